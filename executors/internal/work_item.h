@@ -1,0 +1,89 @@
+// A submitted call: its future's state and the function with its arguments,
+// in one allocation.
+//
+// The executor sees only WorkItem; the future handed to the user points into
+// the same object. Running a call destroys the function and its arguments
+// before the result is published, so the executor keeps nothing of a call
+// once its future is done (Python's test_no_stale_references).
+#ifndef CF_EXECUTORS_INTERNAL_WORK_ITEM_H_
+#define CF_EXECUTORS_INTERNAL_WORK_ITEM_H_
+
+#include <exception>
+#include <functional>
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "absl/functional/function_ref.h"
+#include "futures/internal/future_state.h"
+
+namespace cf::internal {
+
+class WorkItem {
+ public:
+  virtual ~WorkItem() = default;
+
+  // Runs the call in this thread unless its future was cancelled. `computed`
+  // runs after the call returned (or was skipped) and before anyone waiting on
+  // the future is woken, so an executor can count this worker idle first.
+  virtual void Run(absl::FunctionRef<void()> computed) = 0;
+  // The future, for cancelling it or failing it when the executor breaks.
+  virtual FutureStateBase& future() = 0;
+};
+
+template <class R, class F, class... Args>
+class CallState final : public FutureState<R>, public WorkItem {
+ public:
+  template <class FF, class... AA>
+  explicit CallState(FF&& fn, AA&&... args)
+      : call_(std::in_place, std::forward<FF>(fn),
+              std::tuple<Args...>(std::forward<AA>(args)...)) {}
+
+  void Run(absl::FunctionRef<void()> computed) override {
+    if (!this->SetRunningOrNotifyCancel()) {
+      call_.reset();
+      computed();
+      return;
+    }
+    std::exception_ptr error;
+    if constexpr (std::is_void_v<R>) {
+      try {
+        std::apply(std::move(call_->first), std::move(call_->second));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      call_.reset();
+      computed();
+      if (error) {
+        this->SetException(std::move(error));
+      } else {
+        this->SetResult();
+      }
+    } else {
+      std::optional<R> value;
+      try {
+        value.emplace(
+            std::apply(std::move(call_->first), std::move(call_->second)));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      call_.reset();
+      computed();
+      if (error) {
+        this->SetException(std::move(error));
+      } else {
+        this->SetResult(std::move(*value));
+      }
+    }
+  }
+
+  FutureStateBase& future() override { return *this; }
+
+ private:
+  std::optional<std::pair<F, std::tuple<Args...>>> call_;
+};
+
+}  // namespace cf::internal
+
+#endif  // CF_EXECUTORS_INTERNAL_WORK_ITEM_H_

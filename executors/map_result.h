@@ -1,0 +1,183 @@
+// cf::MapResult<R>: the lazily iterated results of Executor::map, in input
+// order.
+//
+// Iterating waits for each result in turn and hands it over: the range keeps
+// no copy of a result it has yielded. A call's exception is rethrown
+// when its position is dereferenced, and iteration may go on past it (CPython
+// main's behaviour, gh-108518). When map's deadline passes, dereferencing
+// throws cf::TimeoutError and iteration ends: the awaited and the remaining
+// calls are cancelled. Destroying the range cancels every call not yet
+// yielded.
+//
+//   auto results = pool.map(square, inputs, {.timeout = absl::Seconds(5)});
+//   for (int r : results) ...               // range-for, or
+//   auto it = results.begin();              // step by step, Python's next():
+//   try { use(*it); } catch (...) {}        //   an exception at one position
+//   ++it;                                   //   does not end the iteration
+#ifndef CF_EXECUTORS_MAP_RESULT_H_
+#define CF_EXECUTORS_MAP_RESULT_H_
+
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <iterator>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/time/time.h"
+#include "futures/errors.h"
+#include "futures/future.h"
+#include "futures/internal/deadline.h"
+
+namespace cf {
+
+// Options of Executor::map, for designated initializers:
+//   pool.map(fn, inputs, {.timeout = absl::Seconds(1), .buffersize = 8})
+struct MapOptions {
+  // Deadline for the whole iteration, counted from the call to map().
+  absl::Duration timeout = absl::InfiniteDuration();
+  // Inputs sent to a worker process at once; only process pools use it, as
+  // in Python.
+  int chunksize = 1;
+  // Unset (Python's None): every input is submitted at the call. Set: only
+  // that many calls are submitted ahead of the consumer, so infinite input
+  // ranges work (Python 3.14). Must be > 0.
+  std::optional<int> buffersize = {};
+};
+
+template <class R>
+class MapResult {
+  static_assert(!std::is_void_v<R>,
+                "Executor::map needs a function that returns a value; use "
+                "submit() for functions returning void");
+
+ public:
+  // Submits the call for the next input; nullopt when the inputs are
+  // exhausted (or the executor is gone).
+  using Submitter = absl::AnyInvocable<std::optional<Future<R>>()>;
+
+  class iterator {
+   public:
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+    using iterator_category = std::input_iterator_tag;
+    using reference = R;
+    using pointer = void;
+
+    iterator() = default;
+    // Waits for this position's result and hands it over (once); rethrows
+    // the call's exception.
+    R operator*() const { return owner_->Current(); }
+    iterator& operator++() {
+      owner_->Advance();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator& a, const iterator& b) {
+      return a.AtEnd() == b.AtEnd();
+    }
+
+   private:
+    friend class MapResult;
+    explicit iterator(MapResult* owner) : owner_(owner) {}
+    bool AtEnd() const { return owner_ == nullptr || owner_->AtEnd(); }
+    MapResult* owner_ = nullptr;
+  };
+
+  // For executors: `submitted` are the calls made at the call to map();
+  // `more` (may be null) submits further ones as iteration proceeds.
+  MapResult(std::deque<Future<R>> submitted, Submitter more,
+            internal::Deadline deadline)
+      : futures_(std::move(submitted)),
+        more_(std::move(more)),
+        deadline_(deadline) {}
+  MapResult(MapResult&& other) noexcept
+      : futures_(std::exchange(other.futures_, {})),
+        more_(std::move(other.more_)),
+        deadline_(other.deadline_),
+        position_(other.position_),
+        error_(std::move(other.error_)) {}
+  MapResult& operator=(MapResult&&) = delete;
+  ~MapResult() { CancelRemaining(); }
+
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(); }
+
+ private:
+  bool AtEnd() const {
+    return position_ == Position::kUnread && futures_.empty();
+  }
+
+  // Takes the next future off the queue, topping the buffer up first (the
+  // order Python's generator does it in).
+  Future<R> Pop() {
+    if (more_) {
+      if (std::optional<Future<R>> f = more_()) {
+        futures_.push_back(std::move(*f));
+      } else {
+        more_ = nullptr;
+      }
+    }
+    Future<R> f = std::move(futures_.front());
+    futures_.pop_front();
+    return f;
+  }
+
+  R Current() {
+    switch (position_) {
+      case Position::kTaken:
+        throw std::logic_error(
+            "cf::MapResult: this position's result was already taken (each "
+            "is yielded once, as by Python's next()); advance the iterator");
+      case Position::kRaised:
+        std::rethrow_exception(error_);
+      case Position::kUnread:
+        break;
+    }
+    Future<R> f = Pop();
+    position_ = Position::kRaised;
+    if (!f.state()->Wait(deadline_)) {
+      // Map's own deadline ends the iteration; Python cancels all the rest.
+      f.cancel();
+      CancelRemaining();
+      error_ = std::make_exception_ptr(TimeoutError());
+      std::rethrow_exception(error_);
+    }
+    try {
+      R value = std::move(f.result());
+      position_ = Position::kTaken;
+      return value;
+    } catch (...) {
+      error_ = std::current_exception();
+      throw;
+    }
+  }
+
+  void Advance() {
+    if (position_ == Position::kUnread && !futures_.empty()) {
+      Pop();  // skipped: neither waited for nor cancelled
+    }
+    position_ = Position::kUnread;
+    error_ = nullptr;
+  }
+
+  void CancelRemaining() {
+    for (Future<R>& f : futures_) f.cancel();
+    futures_.clear();
+    more_ = nullptr;
+  }
+
+  std::deque<Future<R>> futures_;  // submitted, not yet yielded, in order
+  Submitter more_;
+  internal::Deadline deadline_;
+  enum class Position { kUnread, kTaken, kRaised };
+  Position position_ = Position::kUnread;  // of the current position
+  std::exception_ptr error_;               // when kRaised
+};
+
+}  // namespace cf
+
+#endif  // CF_EXECUTORS_MAP_RESULT_H_

@@ -1,0 +1,315 @@
+#include "executors/thread_pool_executor.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "futures/errors.h"
+#include "futures/internal/blocking_hook.h"
+#include "futures/internal/future_state.h"
+
+namespace cf {
+namespace {
+
+using internal::WorkItem;
+
+std::atomic<int> pool_counter{0};
+thread_local std::string current_name;
+
+constexpr char kBrokenMessage[] =
+    "A thread initializer failed, the thread pool is not usable anymore";
+
+int UsableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+int CheckedMaxWorkers(std::optional<int> max_workers) {
+  if (!max_workers.has_value()) return std::min(32, UsableCpus() + 4);
+  if (*max_workers <= 0) {
+    throw std::invalid_argument("max_workers must be greater than 0");
+  }
+  return *max_workers;
+}
+
+// The outcome of a queued call that will never run: cancelled, and the
+// cancellation acknowledged so that wait() and as_completed() see it (Python's
+// shutdown(cancel_futures=True) leaves it unacknowledged, and wait() then
+// never counts it done).
+void CancelQueued(WorkItem& call) {
+  internal::FutureStateBase& f = call.future();
+  if (f.Cancel() && f.status() == internal::FutureStatus::kCancelled) {
+    f.SetRunningOrNotifyCancel();
+  }
+}
+
+std::string DescribeCurrentException() {
+  std::exception_ptr e = std::current_exception();
+  std::string what;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+  }
+  return absl::StrCat(internal::ExceptionTypeName(e), ": ", what);
+}
+
+}  // namespace
+
+class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
+ public:
+  Pool(int max_workers, std::string prefix, std::function<void()> initializer)
+      : max_workers_(max_workers),
+        prefix_(std::move(prefix)),
+        initializer_(std::move(initializer)) {}
+
+  ~Pool() { Shutdown(/*wait=*/true, /*cancel_futures=*/false); }
+
+  int max_workers() const { return max_workers_; }
+
+  int num_threads() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(threads_.size());
+  }
+
+  void Submit(std::shared_ptr<WorkItem> call) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken_) throw BrokenThreadPool(kBrokenMessage);
+    if (shutdown_) {
+      throw std::runtime_error("cannot schedule new futures after shutdown");
+    }
+    queue_.push_back(std::move(call));
+    queued_.store(queue_.size(), std::memory_order_relaxed);
+    if (sleeping_ > 0) work_cv_.notify_one();
+    AdjustThreadCountLocked();
+  }
+
+  void Shutdown(bool wait, bool cancel_futures) {
+    std::deque<std::shared_ptr<WorkItem>> cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      shutdown_ = true;
+      if (cancel_futures) {
+        cancelled.swap(queue_);
+        queued_.store(0, std::memory_order_relaxed);
+      }
+    }
+    work_cv_.notify_all();
+    for (auto& call : cancelled) CancelQueued(*call);
+    if (wait) JoinThreads();
+  }
+
+  bool BlockUntil(absl::FunctionRef<bool()> done,
+                  const internal::Deadline& deadline) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      const std::uint64_t generation = wake_generation_;
+      lock.unlock();
+      if (done()) return true;
+      lock.lock();
+      if (!queue_.empty()) {
+        std::shared_ptr<WorkItem> call = PopLocked();
+        lock.unlock();
+        RunCall(*call);
+        call.reset();
+        lock.lock();
+        continue;
+      }
+      if (deadline.expired()) break;
+      if (wake_generation_ != generation) continue;
+      ++sleeping_;
+      deadline.WaitOn(work_cv_, lock, [&] {
+        return wake_generation_ != generation || !queue_.empty();
+      });
+      --sleeping_;
+    }
+    lock.unlock();
+    return done();
+  }
+
+  void Wake() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++wake_generation_;
+    }
+    work_cv_.notify_all();
+  }
+
+ private:
+  // Python's _adjust_thread_count: an idle worker, if one has said so, takes
+  // the new call; otherwise start a thread, up to max_workers.
+  void AdjustThreadCountLocked() {
+    int tokens = idle_tokens_.load(std::memory_order_relaxed);
+    while (tokens > 0) {
+      if (idle_tokens_.compare_exchange_weak(tokens, tokens - 1,
+                                             std::memory_order_relaxed)) {
+        return;
+      }
+    }
+    if (static_cast<int>(threads_.size()) >= max_workers_) return;
+    const int index = static_cast<int>(threads_.size());
+    try {
+      threads_.emplace_back([this, index] { WorkerMain(index); });
+    } catch (const std::system_error& e) {
+      if (!threads_.empty()) return;  // the running workers will get to it
+      queue_.pop_back();
+      queued_.store(queue_.size(), std::memory_order_relaxed);
+      throw std::runtime_error(
+          absl::StrCat("cannot start a worker thread: ", e.what()));
+    }
+  }
+
+  std::shared_ptr<WorkItem> PopLocked() {
+    std::shared_ptr<WorkItem> call = std::move(queue_.front());
+    queue_.pop_front();
+    queued_.store(queue_.size(), std::memory_order_relaxed);
+    return call;
+  }
+
+  void RunCall(WorkItem& call) {
+    try {
+      call.Run([this] {
+        // Say "idle" before the result wakes anyone, so that a caller who
+        // submits again right after result() reuses this thread (Python
+        // releases its idle semaphore when it finds the queue empty).
+        if (queued_.load(std::memory_order_relaxed) == 0) {
+          idle_tokens_.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+    } catch (...) {
+      // Only reachable when someone set the executor's future by hand;
+      // the worker must survive it.
+    }
+  }
+
+  void WorkerMain(int index) {
+    current_name = absl::StrCat(prefix_, "_", index);
+    pthread_setname_np(pthread_self(), current_name.substr(0, 15).c_str());
+    internal::BlockingHook::SetCurrent(this);
+    if (initializer_) {
+      try {
+        initializer_();
+      } catch (...) {
+        std::string message = absl::StrCat("Exception in initializer:\n",
+                                           DescribeCurrentException(), "\n");
+        std::fputs(message.c_str(), stderr);
+        Break();
+        internal::BlockingHook::SetCurrent(nullptr);
+        return;
+      }
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      if (!queue_.empty()) {
+        std::shared_ptr<WorkItem> call = PopLocked();
+        lock.unlock();
+        RunCall(*call);
+        call.reset();  // drop the call before sleeping (test_no_stale_references)
+        lock.lock();
+        continue;
+      }
+      if (shutdown_ || broken_) break;
+      ++sleeping_;
+      work_cv_.wait(lock);
+      --sleeping_;
+    }
+    lock.unlock();
+    internal::BlockingHook::SetCurrent(nullptr);
+  }
+
+  // Python's _initializer_failed: fail every queued call, refuse new ones.
+  void Break() {
+    std::deque<std::shared_ptr<WorkItem>> pending;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      broken_ = true;
+      pending.swap(queue_);
+      queued_.store(0, std::memory_order_relaxed);
+    }
+    work_cv_.notify_all();
+    for (auto& call : pending) {
+      try {
+        call->future().SetException(
+            std::make_exception_ptr(BrokenThreadPool(kBrokenMessage)));
+      } catch (const InvalidStateError&) {
+        CancelQueued(*call);  // it had been cancelled
+      }
+    }
+  }
+
+  void JoinThreads() {
+    std::lock_guard<std::mutex> join_lock(join_mu_);
+    // No thread is added once shutdown_ is set, so the list is stable here.
+    for (std::thread& t : threads_) {
+      if (!t.joinable()) continue;
+      if (t.get_id() == std::this_thread::get_id()) {
+        t.detach();  // shut down from its own worker: it exits by itself
+        continue;
+      }
+      t.join();
+    }
+  }
+
+  const int max_workers_;
+  const std::string prefix_;
+  const std::function<void()> initializer_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;  // workers wait here for calls
+  std::deque<std::shared_ptr<WorkItem>> queue_;
+  std::vector<std::thread> threads_;
+  int sleeping_ = 0;  // threads blocked on work_cv_
+  bool shutdown_ = false;
+  bool broken_ = false;
+  std::uint64_t wake_generation_ = 0;  // bumped by Wake()
+
+  std::atomic<std::size_t> queued_{0};  // queue_.size(), readable unlocked
+  std::atomic<int> idle_tokens_{0};     // Python's _idle_semaphore
+  std::mutex join_mu_;
+};
+
+ThreadPoolExecutor::ThreadPoolExecutor(int max_workers)
+    : ThreadPoolExecutor(ThreadPoolOptions{.max_workers = max_workers}) {}
+
+ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options) {
+  const int max_workers = CheckedMaxWorkers(options.max_workers);
+  std::string prefix = options.thread_name_prefix.empty()
+                           ? absl::StrCat("ThreadPoolExecutor-",
+                                          pool_counter.fetch_add(1))
+                           : std::move(options.thread_name_prefix);
+  pool_ = std::make_unique<Pool>(max_workers, std::move(prefix),
+                                 std::move(options.initializer));
+}
+
+ThreadPoolExecutor::~ThreadPoolExecutor() { shutdown(/*wait=*/true); }
+
+void ThreadPoolExecutor::shutdown(bool wait, bool cancel_futures) {
+  pool_->Shutdown(wait, cancel_futures);
+}
+
+int ThreadPoolExecutor::max_workers() const { return pool_->max_workers(); }
+int ThreadPoolExecutor::num_threads() const { return pool_->num_threads(); }
+
+std::string ThreadPoolExecutor::current_thread_name() { return current_name; }
+
+void ThreadPoolExecutor::Submit(std::shared_ptr<internal::WorkItem> call) {
+  pool_->Submit(std::move(call));
+}
+
+}  // namespace cf
