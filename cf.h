@@ -6,7 +6,7 @@
 //   int square(int x) { return x * x; }
 //
 //   int main() {
-//     cf::ThreadPoolExecutor pool(4);
+//     cf::ThreadPoolExecutor pool(4);     // or cf::ProcessPoolExecutor
 //     cf::Future<int> f = pool.submit(square, 7);
 //     for (int r : pool.map(square, std::vector<int>{1, 2, 3})) ...
 //     return f.result() == 49 ? 0 : 1;
@@ -19,6 +19,8 @@
 
 #include "executors/executor.h"              // IWYU pragma: export
 #include "executors/map_result.h"            // IWYU pragma: export
+#include "executors/process_pool_executor.h"  // IWYU pragma: export
+#include "executors/remote_error.h"          // IWYU pragma: export
 #include "executors/thread_pool_executor.h"  // IWYU pragma: export
 #include "futures/as_completed.h"            // IWYU pragma: export
 #include "futures/errors.h"                  // IWYU pragma: export

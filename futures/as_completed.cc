@@ -30,12 +30,11 @@ AsCompletedCore::~AsCompletedCore() {
 
 void AsCompletedCore::OnStatus(FutureStateBase& future, FutureStatus status) {
   if (!IsTerminal(status)) return;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    completed_.push_back(&future);
-  }
-  cv_.notify_all();
+  // All under mu_: once the consumer has taken the last future it may
+  // destroy this range, so nothing may touch it after the lock is released.
   std::lock_guard<std::mutex> lock(mu_);
+  completed_.push_back(&future);
+  cv_.notify_all();
   if (blocked_hook_ != nullptr) blocked_hook_->Wake();
 }
 

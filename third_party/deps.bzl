@@ -82,6 +82,14 @@ cc_library(name = "benchmark_main", srcs = ["lib/libbenchmark_main.a"], deps = [
         files = {"BUILD": _PUBLIC + 'cc_library(name = "cereal")\n'},
     )
 
+    # Authenticates the frames between a process pool and its workers.
+    _maybe(
+        system_repo,
+        "libsodium",
+        required = {"/usr/include/sodium.h": "libsodium-dev"},
+        files = {"BUILD": _PUBLIC + 'cc_library(name = "sodium", linkopts = ["-lsodium"])\n'},
+    )
+
     # Bench-only peers. Boost.Asio is header-only since Boost 1.69 (no
     # -lboost_system); label as in rules_boost. oneTBB's own BUILD names.
     _maybe(

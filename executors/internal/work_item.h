@@ -11,11 +11,15 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include "absl/functional/function_ref.h"
+#include "executors/internal/remote_call.h"
 #include "futures/internal/future_state.h"
 
 namespace cf::internal {
@@ -30,6 +34,15 @@ class WorkItem {
   virtual void Run(absl::FunctionRef<void()> computed) = 0;
   // The future, for cancelling it or failing it when the executor breaks.
   virtual FutureStateBase& future() = 0;
+
+  // For executors that run calls in other processes (remote_call.h):
+  // serializes the call into `*out` and releases the function and arguments.
+  // Throws std::invalid_argument, naming why, when the call cannot cross a
+  // process boundary; anything else thrown is a serialization failure.
+  virtual void EncodeRemote(std::string* out) = 0;
+  // Completes the future from the result bytes a worker sent back; throws if
+  // they do not deserialize.
+  virtual void SetRemoteResult(std::string_view bytes) = 0;
 };
 
 template <class R, class F, class... Args>
@@ -80,7 +93,30 @@ class CallState final : public FutureState<R>, public WorkItem {
 
   FutureStateBase& future() override { return *this; }
 
+  void EncodeRemote(std::string* out) override {
+    if constexpr (!Remote::kRemotable) {
+      throw NotRemotable(
+          std::string("cannot run this call in a worker process: ") +
+          Remote::WhyNot());
+    } else {
+      EncodeCall<R>(call_->first, call_->second, out);
+      call_.reset();
+    }
+  }
+
+  void SetRemoteResult(std::string_view bytes) override {
+    if constexpr (std::is_void_v<R>) {
+      this->SetResult();
+    } else if constexpr (Remote::kRemotable) {
+      this->SetResult(DecodeResult<R>(bytes));
+    } else {
+      throw std::logic_error("a call that cannot be encoded got a result");
+    }
+  }
+
  private:
+  using Remote = RemoteCallTraits<R, F, Args...>;
+
   std::optional<std::pair<F, std::tuple<Args...>>> call_;
 };
 

@@ -25,9 +25,14 @@ class Deadline {
     d.infinite_ = false;
     if (timeout <= absl::ZeroDuration()) {
       d.at_ = Clock::time_point::min();
-    } else {
-      d.at_ = Clock::now() + absl::ToChronoNanoseconds(timeout);
+      return d;
     }
+    const Clock::time_point now = Clock::now();
+    // Beyond what the clock can represent (~292 years): never, not overflow.
+    if (timeout >= absl::FromChrono(Clock::time_point::max() - now)) {
+      return Never();
+    }
+    d.at_ = now + absl::ToChronoNanoseconds(timeout);
     return d;
   }
 

@@ -77,6 +77,7 @@ std::string WhatOf(const std::exception_ptr& e) {
 }  // namespace
 
 bool FutureStateBase::Cancel() {
+  std::vector<Callback> callbacks;
   {
     std::lock_guard<std::mutex> lock(mu_);
     FutureStatus s = status_.load(std::memory_order_relaxed);
@@ -86,8 +87,9 @@ bool FutureStateBase::Cancel() {
     if (s != FutureStatus::kPending) return true;  // already cancelled
     status_.store(FutureStatus::kCancelled, std::memory_order_release);
     NotifyLocked(FutureStatus::kCancelled);
+    callbacks.swap(callbacks_);
   }
-  InvokeCallbacks();
+  InvokeCallbacks(callbacks);
   return true;
 }
 
@@ -119,6 +121,7 @@ void FutureStateBase::SetException(std::exception_ptr e) {
 }
 
 void FutureStateBase::Finish(absl::FunctionRef<void()> store) {
+  std::vector<Callback> callbacks;
   {
     std::lock_guard<std::mutex> lock(mu_);
     FutureStatus s = status_.load(std::memory_order_relaxed);
@@ -129,8 +132,9 @@ void FutureStateBase::Finish(absl::FunctionRef<void()> store) {
     store();
     status_.store(FutureStatus::kFinished, std::memory_order_release);
     NotifyLocked(FutureStatus::kFinished);
+    callbacks.swap(callbacks_);
   }
-  InvokeCallbacks();
+  InvokeCallbacks(callbacks);
 }
 
 void FutureStateBase::NotifyLocked(FutureStatus status) {
@@ -179,12 +183,7 @@ void FutureStateBase::AddDoneCallback(Callback callback) {
   InvokeCallback(callback);
 }
 
-void FutureStateBase::InvokeCallbacks() {
-  std::vector<Callback> callbacks;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    callbacks.swap(callbacks_);
-  }
+void FutureStateBase::InvokeCallbacks(std::vector<Callback>& callbacks) {
   for (Callback& callback : callbacks) InvokeCallback(callback);
 }
 

@@ -124,9 +124,9 @@ class FutureStateBase : public std::enable_shared_from_this<FutureStateBase> {
  private:
   std::string ReprLocked() const;
   void NotifyLocked(FutureStatus status);
-  // Runs and clears the callbacks; called after a transition to done, with
-  // the lock released.
-  void InvokeCallbacks();
+  // Runs the callbacks taken out at the transition to done, in order, with
+  // the lock released (no callback is added once a future is done).
+  void InvokeCallbacks(std::vector<Callback>& callbacks);
   void InvokeCallback(Callback& callback);
 
   mutable std::mutex mu_;

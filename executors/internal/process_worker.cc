@@ -1,0 +1,104 @@
+#include "executors/internal/process_worker.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <ostream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "executors/internal/byte_stream.h"
+#include "executors/internal/remote_call.h"
+#include "executors/internal/remote_exception.h"
+
+namespace cf::internal {
+namespace {
+
+[[noreturn]] void Exit(int code) {
+  // Output the tasks printed must not be lost, as Python flushes at exit.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  _exit(code);
+}
+
+std::string SerializeException(const RemoteException& e) {
+  std::string bytes;
+  StringSink sink(&bytes);
+  std::ostream stream(&sink);
+  OutputArchive archive(stream);
+  archive(e);
+  return bytes;
+}
+
+// Runs an encoded call; on failure, fills *error instead of *result.
+bool RunCall(std::string_view call, std::string* result, std::string* error) {
+  RemoteException failure;
+  {
+    ScopedThrowCapture capture;
+    try {
+      RunEncodedCall(call, result);
+      return true;
+    } catch (...) {
+      failure = CaptureCurrentException();
+    }
+  }
+  *error = SerializeException(failure);
+  return false;
+}
+
+void Send(int fd, const FrameKey& key, FrameKind kind, std::uint64_t id,
+          std::string_view payload, std::string& buffer) {
+  buffer.clear();
+  AppendFrame(key, kind, id, payload, &buffer);
+  if (!WriteAll(fd, buffer).ok()) Exit(kWorkerExitOk);  // the parent is gone
+}
+
+}  // namespace
+
+void RunWorker(const WorkerConfig& config) {
+  std::string out, result, error;
+  if (!config.initializer.empty() &&
+      !RunCall(config.initializer, &result, &error)) {
+    // Python logs this in the worker and the pool breaks when it exits; the
+    // parent also gets the exception, to name it in the error.
+    Send(config.fd, config.key, FrameKind::kError, 0, error, out);
+    Exit(kWorkerExitInitializerFailed);
+  }
+  FrameDecoder decoder(config.key, config.max_payload);
+  while (true) {
+    absl::StatusOr<std::optional<Frame>> frame = ReadFrame(config.fd, decoder);
+    if (!frame.ok()) {
+      std::string message = absl::StrCat("cf worker ", getpid(),
+                                         ": bad stream from the parent: ",
+                                         frame.status().message(), "\n");
+      std::fputs(message.c_str(), stderr);
+      Exit(kWorkerExitBadStream);
+    }
+    if (!frame->has_value()) Exit(kWorkerExitOk);  // the parent closed
+    Frame& f = **frame;
+    switch (f.kind) {
+      case FrameKind::kTask:
+        result.clear();
+        if (RunCall(f.payload, &result, &error)) {
+          Send(config.fd, config.key, FrameKind::kResult, f.id, result, out);
+        } else {
+          Send(config.fd, config.key, FrameKind::kError, f.id, error, out);
+        }
+        break;
+      case FrameKind::kShutdown:
+        Exit(kWorkerExitOk);
+      default: {
+        std::string message =
+            absl::StrCat("cf worker ", getpid(), ": unexpected frame kind ",
+                         static_cast<int>(f.kind), " from the parent\n");
+        std::fputs(message.c_str(), stderr);
+        Exit(kWorkerExitBadStream);
+      }
+    }
+  }
+}
+
+}  // namespace cf::internal

@@ -1,0 +1,33 @@
+// The loop a worker process runs: read a task frame, run the call, send back
+// its result or its exception, until told to stop or the parent goes away.
+//
+// It never returns: a worker ends with _exit, so that nothing the parent's
+// image registered (atexit handlers, static destructors, buffered output
+// copied at fork) runs twice.
+#ifndef CF_EXECUTORS_INTERNAL_PROCESS_WORKER_H_
+#define CF_EXECUTORS_INTERNAL_PROCESS_WORKER_H_
+
+#include <cstdint>
+#include <string>
+
+#include "executors/internal/frame.h"
+
+namespace cf::internal {
+
+// Exit codes a worker chooses itself, so the parent can say why it ended.
+inline constexpr int kWorkerExitOk = 0;
+inline constexpr int kWorkerExitInitializerFailed = 3;
+inline constexpr int kWorkerExitBadStream = 4;
+
+struct WorkerConfig {
+  int fd = -1;  // the worker's end of its socketpair with the parent
+  FrameKey key;
+  std::uint64_t max_payload = 0;
+  std::string initializer;  // an encoded call, or empty
+};
+
+[[noreturn]] void RunWorker(const WorkerConfig& config);
+
+}  // namespace cf::internal
+
+#endif  // CF_EXECUTORS_INTERNAL_PROCESS_WORKER_H_

@@ -1,0 +1,192 @@
+// How a call crosses to a worker process: no registration, no macro, and no
+// way for a frame to make a worker jump to an arbitrary address.
+//
+// Each distinct call type (function type, argument types, result type)
+// instantiates one entry point, RemoteEntryFor<...>::Run, which registers
+// itself during static initialization, so every process of the same build
+// knows the same set. A call is sent as: the entry point's CodeAddress, the
+// function's CodeAddress (function pointers; a captureless lambda is rebuilt
+// from its type), and the arguments serialized with cereal. The worker runs
+// an entry only if it is in its own registry; frames are authenticated
+// (frame.h), so the function address is the one the parent sent.
+#ifndef CF_EXECUTORS_INTERNAL_REMOTE_CALL_H_
+#define CF_EXECUTORS_INTERNAL_REMOTE_CALL_H_
+
+#include <cstdint>
+#include <ostream>
+#include <istream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/types/array.hpp>
+#include <cereal/types/chrono.hpp>
+#include <cereal/types/complex.hpp>
+#include <cereal/types/deque.hpp>
+#include <cereal/types/list.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/memory.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/set.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/tuple.hpp>
+#include <cereal/types/unordered_map.hpp>
+#include <cereal/types/unordered_set.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/variant.hpp>
+#include <cereal/types/vector.hpp>
+
+#include "executors/internal/byte_stream.h"
+#include "executors/internal/code_address.h"
+
+namespace cf::internal {
+
+using InputArchive = cereal::BinaryInputArchive;
+using OutputArchive = cereal::BinaryOutputArchive;
+
+// Runs one call in a worker: reads the arguments from `in`, calls `fn` (the
+// function's address; unused for captureless lambdas) and writes the
+// serialized result to `*out`. Throws whatever the call throws.
+using RemoteEntry = void (*)(std::uintptr_t fn, InputArchive& in,
+                             std::string* out);
+
+bool RegisterEntry(RemoteEntry entry);
+bool IsRegisteredEntry(RemoteEntry entry);
+
+template <class F>
+inline constexpr bool kIsFunctionPointer =
+    std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
+
+// A captureless lambda or an empty functor: its type alone is the function.
+template <class F>
+inline constexpr bool kIsStatelessCallable =
+    std::is_class_v<F> && std::is_empty_v<F> &&
+    std::is_default_constructible_v<F> && std::is_trivially_copyable_v<F>;
+
+template <class T>
+inline constexpr bool kIsSerializable =
+    cereal::traits::is_output_serializable<T, OutputArchive>::value &&
+    cereal::traits::is_input_serializable<T, InputArchive>::value &&
+    std::is_default_constructible_v<T>;
+
+template <class R, class F, class... Args>
+struct RemoteCallTraits {
+  static constexpr bool kCallable =
+      kIsFunctionPointer<F> || kIsStatelessCallable<F>;
+  static constexpr bool kArgumentsSerializable = (kIsSerializable<Args> && ...);
+  static constexpr bool kResultSerializable =
+      std::is_void_v<R> || kIsSerializable<R>;
+  static constexpr bool kRemotable =
+      kCallable && kArgumentsSerializable && kResultSerializable;
+
+  // Why a call of this type cannot run in another process; "" if it can.
+  static constexpr const char* WhyNot() {
+    if (!kCallable) {
+      return "a capturing lambda or stateful function object cannot run in "
+             "another process: pass a free function or a captureless lambda, "
+             "and pass its state as arguments instead";
+    }
+    if (!kArgumentsSerializable) {
+      return "an argument type cannot be serialized: use scalars, "
+             "std::string, standard containers, tuples, optionals or a type "
+             "with a cereal serialize() (and a default constructor)";
+    }
+    if (!kResultSerializable) {
+      return "the result type cannot be serialized: return scalars, "
+             "std::string, standard containers, tuples, optionals or a type "
+             "with a cereal serialize() (and a default constructor)";
+    }
+    return "";
+  }
+};
+
+template <class R, class F, class... Args>
+struct RemoteEntryFor {
+  static void Run(std::uintptr_t fn, InputArchive& in, std::string* out) {
+    std::tuple<Args...> args;
+    std::apply([&](auto&... a) { (in(a), ...); }, args);
+    F function = MakeFunction(fn);
+    if constexpr (std::is_void_v<R>) {
+      std::apply(std::move(function), std::move(args));
+    } else {
+      R result = std::apply(std::move(function), std::move(args));
+      StringSink sink(out);
+      std::ostream stream(&sink);
+      OutputArchive archive(stream);
+      archive(result);
+    }
+  }
+
+  static F MakeFunction(std::uintptr_t fn) {
+    if constexpr (kIsFunctionPointer<F>) {
+      return reinterpret_cast<F>(fn);
+    } else {
+      return F{};
+    }
+  }
+
+  static inline const bool registered = RegisterEntry(&Run);
+};
+
+// Serializes a call to `fn(args...)` for a worker process into `*out`.
+// Throws std::invalid_argument if `fn` is not code of a loaded object.
+template <class R, class F, class... Args>
+void EncodeCall(const F& fn, const std::tuple<Args...>& args,
+                std::string* out) {
+  using Entry = RemoteEntryFor<R, F, Args...>;
+  static_assert(RemoteCallTraits<R, F, Args...>::kRemotable);
+  (void)Entry::registered;  // odr-use: instantiates the registration
+  static const CodeAddress entry =
+      DescribeAddress(reinterpret_cast<std::uintptr_t>(&Entry::Run)).value();
+  CodeAddress function;
+  if constexpr (kIsFunctionPointer<F>) {
+    std::optional<CodeAddress> where =
+        DescribeAddress(reinterpret_cast<std::uintptr_t>(fn));
+    if (!where) {
+      throw std::invalid_argument(
+          "the function pointer does not point into the code of a loaded "
+          "object, so a worker process cannot call it");
+    }
+    function = std::move(*where);
+  }
+  StringSink sink(out);
+  std::ostream stream(&sink);
+  OutputArchive archive(stream);
+  archive(entry, function);
+  std::apply([&](const auto&... a) { (archive(a), ...); }, args);
+}
+
+// In a worker: runs the call encoded by EncodeCall and writes its serialized
+// result. Throws RemoteCallError for a call this build cannot run, and
+// otherwise whatever the call throws.
+void RunEncodedCall(std::string_view call, std::string* result);
+
+class RemoteCallError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The call's type cannot cross a process boundary (see WhyNot()).
+class NotRemotable : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// In the parent: deserializes a result written by RunEncodedCall.
+template <class R>
+R DecodeResult(std::string_view bytes) {
+  ViewSource source(bytes);
+  std::istream stream(&source);
+  InputArchive archive(stream);
+  R result;
+  archive(result);
+  return result;
+}
+
+}  // namespace cf::internal
+
+#endif  // CF_EXECUTORS_INTERNAL_REMOTE_CALL_H_

@@ -1,0 +1,717 @@
+#include "executors/process_pool_executor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "executors/internal/byte_stream.h"
+#include "executors/internal/frame.h"
+#include "executors/internal/process_worker.h"
+#include "executors/internal/remote_exception.h"
+#include "futures/internal/deadline.h"
+#include "futures/internal/future_state.h"
+
+namespace cf {
+namespace {
+
+using internal::Deadline;
+using internal::Frame;
+using internal::FrameKind;
+using internal::WorkItem;
+
+// A task frame may carry this much; large enough for the 256 MiB arguments
+// the tests send, small enough that a corrupt length cannot exhaust memory.
+constexpr std::uint64_t kMaxPayload = std::uint64_t{1} << 32;
+
+constexpr char kBrokenFutureMessage[] =
+    "A process in the process pool was terminated abruptly while the future "
+    "was running or pending.";
+constexpr char kBrokenPoolMessage[] =
+    "A child process terminated abruptly, the process pool is not usable "
+    "anymore";
+
+int UsableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+int CheckedMaxWorkers(std::optional<int> max_workers) {
+  if (!max_workers.has_value()) return UsableCpus();
+  if (*max_workers <= 0) {
+    throw std::invalid_argument("max_workers must be greater than 0");
+  }
+  return *max_workers;
+}
+
+// "exited with code 99", "was killed by signal 9 (SIGKILL)".
+std::string DescribeStatus(int status) {
+  if (WIFEXITED(status)) {
+    return absl::StrCat("exited with code ", WEXITSTATUS(status));
+  }
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* abbrev = sigabbrev_np(sig);
+    return absl::StrCat("was killed by signal ", sig, " (SIG",
+                        abbrev != nullptr ? abbrev : "?", ")");
+  }
+  return absl::StrCat("ended with wait status ", status);
+}
+
+// Waits for a worker that has closed its socket (so is exiting or dead); one
+// that lingers is killed rather than waited on forever.
+int Reap(pid_t pid) {
+  int status = 0;
+  for (int i = 0; i < 1000; ++i) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0 && errno != EINTR) return 0;
+    usleep(1000);
+  }
+  kill(pid, SIGKILL);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+void CancelQueued(WorkItem& call) {
+  internal::FutureStateBase& f = call.future();
+  if (f.Cancel() && f.status() == internal::FutureStatus::kCancelled) {
+    f.SetRunningOrNotifyCancel();
+  }
+}
+
+// Fails a call's future; one that was cancelled meanwhile stays cancelled.
+void Fail(WorkItem& call, std::exception_ptr error) {
+  try {
+    call.future().SetException(std::move(error));
+  } catch (const InvalidStateError&) {
+    CancelQueued(call);
+  }
+}
+
+template <class E>
+std::exception_ptr MakeError(std::string message) {
+  return std::make_exception_ptr(E(std::move(message)));
+}
+
+}  // namespace
+
+class ProcessPoolExecutor::Pool {
+ public:
+  Pool(int max_workers, ProcessPoolOptions options)
+      : max_workers_(max_workers),
+        options_(std::move(options)),
+        key_(internal::FrameKey::Random()),
+        wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (wake_fd_ < 0) {
+      throw std::runtime_error(
+          absl::StrCat("ProcessPoolExecutor: eventfd failed: ", strerror(errno)));
+    }
+  }
+
+  ~Pool() {
+    Shutdown(/*wait=*/true, /*cancel_futures=*/false);
+    close(wake_fd_);
+  }
+
+  int max_workers() const { return max_workers_; }
+
+  int num_workers() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int>(pids_.size());
+  }
+
+  void Submit(std::shared_ptr<WorkItem> call) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ThrowIfClosedLocked();
+    }
+    Task task;
+    task.id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::string payload;
+      try {
+        call->EncodeRemote(&payload);
+      } catch (const internal::NotRemotable&) {
+        throw;
+      } catch (...) {
+        // Serialization failed here, in the parent: that future only.
+        call->future().SetException(std::current_exception());
+        return;
+      }
+      internal::AppendFrame(key_, FrameKind::kTask, task.id, payload,
+                            &task.frame);
+    }
+    task.call = std::move(call);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ThrowIfClosedLocked();
+      // Python marks a future RUNNING when it enters the call queue, which
+      // holds max_workers + 1 calls; from then on it cannot be cancelled.
+      if (marked_running_ < max_workers_ + 1) {
+        task.call->future().SetRunningOrNotifyCancel();  // new: cannot fail
+        task.running = true;
+        ++marked_running_;
+      }
+      pending_.push_back(std::move(task));
+      AdjustWorkerCountLocked();
+      if (!manager_.joinable()) manager_ = std::thread([this] { ManagerMain(); });
+    }
+    Wake();
+  }
+
+  void Shutdown(bool wait, bool cancel_futures) {
+    std::deque<Task> cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      shutdown_ = true;
+      if (cancel_futures) {
+        std::deque<Task> keep;  // already RUNNING: they go to a worker
+        for (Task& task : pending_) {
+          (task.running ? keep : cancelled).push_back(std::move(task));
+        }
+        pending_.swap(keep);
+      }
+    }
+    for (Task& task : cancelled) CancelQueued(*task.call);
+    Wake();
+    if (wait) {
+      std::lock_guard<std::mutex> join_lock(join_mu_);
+      if (manager_.joinable()) manager_.join();
+    }
+  }
+
+  void SignalWorkers(int sig) {
+    Shutdown(/*wait=*/false, /*cancel_futures=*/true);
+    std::lock_guard<std::mutex> lock(mu_);
+    for (pid_t pid : pids_) kill(pid, sig);
+  }
+
+ private:
+  struct Task {
+    std::uint64_t id = 0;
+    std::shared_ptr<WorkItem> call;
+    std::string frame;
+    bool running = false;  // its future is RUNNING (counted in marked_running_)
+  };
+
+  struct Worker {
+    Worker(pid_t pid, int fd, const internal::FrameKey& key)
+        : pid(pid), fd(fd), decoder(key, kMaxPayload) {}
+    pid_t pid;
+    int fd;
+    internal::FrameDecoder decoder;
+    std::string out;       // frames not yet written
+    std::size_t out_sent = 0;
+    std::deque<Task> in_flight;  // sent, in the order the worker runs them
+    Deadline head_deadline = Deadline::Never();
+    bool stopping = false;  // told to shut down: its exit is expected
+    std::string init_error; // the initializer's exception, if it failed
+  };
+
+  // Python checks "broken" before "shut down".
+  void ThrowIfClosedLocked() const {
+    if (!broken_.empty()) throw BrokenProcessPool(broken_);
+    if (shutdown_) {
+      throw std::runtime_error("cannot schedule new futures after shutdown");
+    }
+  }
+
+  void Wake() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+  }
+
+  // Python's _adjust_process_count: an idle worker takes the new task;
+  // otherwise one more is started (by the manager), up to max_workers.
+  void AdjustWorkerCountLocked() {
+    if (idle_workers_ > 0) {
+      --idle_workers_;
+      return;
+    }
+    if (static_cast<int>(pids_.size()) + to_spawn_ < max_workers_) ++to_spawn_;
+  }
+
+  // Starts the workers submit asked for; false (and the pool broken) if none
+  // can be started at all.
+  bool SpawnRequestedLocked() {
+    while (to_spawn_ > 0) {
+      --to_spawn_;
+      try {
+        SpawnLocked();
+      } catch (const std::exception& e) {
+        to_spawn_ = 0;
+        if (!pids_.empty()) return true;  // the running workers go on
+        spawn_error_ = e.what();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Forks a worker. Only the manager thread forks: a child's parent-death
+  // signal fires when the thread that forked it ends, and the manager
+  // outlives every worker. mu_ is held, so the list of descriptors the child
+  // must close is complete.
+  void SpawnLocked() {
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      throw std::runtime_error(absl::StrCat(
+          "ProcessPoolExecutor: socketpair failed: ", strerror(errno)));
+    }
+    internal::WorkerConfig config{.fd = fds[1],
+                                  .key = key_,
+                                  .max_payload = kMaxPayload,
+                                  .initializer =
+                                      options_.initializer.encoded()};
+    std::vector<int> parent_fds = parent_fds_;
+    parent_fds.push_back(fds[0]);
+    parent_fds.push_back(wake_fd_);
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+      const int err = errno;
+      close(fds[0]);
+      close(fds[1]);
+      throw std::runtime_error(
+          absl::StrCat("ProcessPoolExecutor: fork failed: ", strerror(err)));
+    }
+    if (pid == 0) {
+      for (int fd : parent_fds) close(fd);
+      // A worker whose parent dies (even by SIGKILL) goes too, even in the
+      // middle of a task.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(internal::kWorkerExitOk);
+      // Ctrl-C goes to the whole process group: the parent handles it, the
+      // workers must not die noisily mid-task.
+      signal(SIGINT, SIG_IGN);
+      internal::RunWorker(config);
+    }
+    close(fds[1]);
+    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    pids_.push_back(pid);
+    parent_fds_.push_back(fds[0]);
+    adopted_.push_back(std::make_unique<Worker>(pid, fds[0], key_));
+  }
+
+  void ManagerMain() {
+    std::vector<pollfd> polls;
+    while (true) {
+      graveyard_.clear();
+      std::deque<Task> dropped;  // cancelled while pending
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (!broken_.empty()) break;
+        // Twice: dispatching may ask for a worker to replace a dead one.
+        bool cannot_start = false;
+        for (int round = 0; round < 2; ++round) {
+          if (!SpawnRequestedLocked() && workers_.empty()) {
+            cannot_start = true;
+            break;
+          }
+          for (auto& w : adopted_) workers_.push_back(std::move(w));
+          adopted_.clear();
+          DispatchLocked(dropped);
+          if (to_spawn_ == 0) break;
+        }
+        if (cannot_start) {
+          lock.unlock();
+          Break({}, absl::StrCat("no worker process could be started: ",
+                                 spawn_error_));
+          break;
+        }
+        if (shutdown_ && pending_.empty()) {
+          bool idle = true;
+          for (auto& w : workers_) idle = idle && w->in_flight.empty();
+          if (idle) {
+            for (auto& w : workers_) StopWorker(*w);
+          }
+          if (workers_.empty()) break;
+        }
+      }
+      dropped.clear();
+      for (auto& w : workers_) Flush(*w);
+
+      polls.clear();
+      polls.push_back({.fd = wake_fd_, .events = POLLIN, .revents = 0});
+      Deadline nearest = Deadline::Never();
+      for (auto& w : workers_) {
+        short events = POLLIN;
+        if (w->out_sent < w->out.size()) events |= POLLOUT;
+        polls.push_back({.fd = w->fd, .events = events, .revents = 0});
+        if (!w->in_flight.empty() && !w->head_deadline.infinite() &&
+            (nearest.infinite() || w->head_deadline.at() < nearest.at())) {
+          nearest = w->head_deadline;
+        }
+      }
+      int timeout_ms = -1;
+      if (!nearest.infinite()) {
+        timeout_ms = static_cast<int>(
+            absl::ToInt64Milliseconds(nearest.remaining()) + 1);
+      }
+      int n = poll(polls.data(), polls.size(), timeout_ms);
+      if (n < 0 && errno != EINTR) break;
+      if (polls[0].revents & POLLIN) {
+        std::uint64_t count;
+        [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
+      }
+      // polls[i + 1] belongs to workers_[i]; handlers may remove workers,
+      // so collect the ready ones first.
+      std::vector<Worker*> ready;
+      for (std::size_t i = 0; i < workers_.size(); ++i) {
+        if (polls[i + 1].revents != 0) ready.push_back(workers_[i].get());
+      }
+      for (Worker* w : ready) {
+        if (!Contains(w)) continue;
+        if (!ReadFrom(*w)) OnWorkerExit(w);
+        if (BrokenNow()) break;
+      }
+      CheckDeadlines();
+    }
+    // Broken, or shut down with every worker gone.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& w : adopted_) workers_.push_back(std::move(w));
+    adopted_.clear();
+  }
+
+  bool BrokenNow() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return !broken_.empty();
+  }
+
+  bool Contains(Worker* w) const {
+    for (auto& p : workers_) {
+      if (p.get() == w) return true;
+    }
+    return false;
+  }
+
+  // Hands pending tasks to workers with nothing in flight.
+  void DispatchLocked(std::deque<Task>& dropped) {
+    for (auto& w : workers_) {
+      if (pending_.empty()) return;
+      if (w->stopping || !w->in_flight.empty()) continue;
+      while (!pending_.empty()) {
+        Task task = std::move(pending_.front());
+        pending_.pop_front();
+        if (!task.running) {
+          if (!task.call->future().SetRunningOrNotifyCancel()) {
+            dropped.push_back(std::move(task));  // cancelled
+            continue;
+          }
+          task.running = true;
+          ++marked_running_;
+        }
+        w->out.append(task.frame);
+        task.frame.clear();
+        task.frame.shrink_to_fit();
+        w->head_deadline = Deadline::After(options_.task_timeout);
+        w->in_flight.push_back(std::move(task));
+        break;
+      }
+    }
+    // Work is waiting, no worker is free and one has died or been killed:
+    // start a new one (submit only grows the pool when work arrives).
+    if (!pending_.empty() &&
+        static_cast<int>(pids_.size()) + to_spawn_ < max_workers_) {
+      bool any_free = false;
+      for (auto& w : workers_) any_free |= !w->stopping && w->in_flight.empty();
+      if (!any_free && to_spawn_ == 0) ++to_spawn_;
+    }
+  }
+
+  void StopWorker(Worker& w) {
+    if (w.stopping) return;
+    w.stopping = true;
+    internal::AppendFrame(key_, FrameKind::kShutdown, 0, {}, &w.out);
+  }
+
+  void Flush(Worker& w) {
+    while (w.out_sent < w.out.size()) {
+      ssize_t n = send(w.fd, w.out.data() + w.out_sent, w.out.size() - w.out_sent,
+                       MSG_NOSIGNAL);
+      if (n > 0) {
+        w.out_sent += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      return;  // full (poll for POLLOUT) or broken (the read side sees EOF)
+    }
+    w.out.clear();
+    w.out_sent = 0;
+  }
+
+  // Reads what the worker sent; false once it has closed its socket.
+  bool ReadFrom(Worker& w) {
+    while (true) {
+      absl::Span<char> space = w.decoder.WritableSpace(64 * 1024);
+      ssize_t n = read(w.fd, space.data(), space.size());
+      if (n > 0) {
+        w.decoder.Commit(static_cast<std::size_t>(n));
+        if (!HandleFrames(w)) return false;
+        continue;
+      }
+      if (n == 0) return false;
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      return false;
+    }
+  }
+
+  // Completes the futures the worker's frames answer; false on a corrupt
+  // stream (the worker is then killed and handled as dead).
+  bool HandleFrames(Worker& w) {
+    while (true) {
+      absl::StatusOr<std::optional<Frame>> frame = w.decoder.Next();
+      if (!frame.ok()) {
+        corrupt_ = absl::StrCat("sent a corrupt frame (",
+                                frame.status().message(), ")");
+        kill(w.pid, SIGKILL);
+        return false;
+      }
+      if (!frame->has_value()) return true;
+      Frame& f = **frame;
+      if (f.kind == FrameKind::kError && f.id == 0) {
+        w.init_error = DescribeRemote(f.payload);
+        continue;
+      }
+      if ((f.kind != FrameKind::kResult && f.kind != FrameKind::kError) ||
+          w.in_flight.empty() || w.in_flight.front().id != f.id) {
+        corrupt_ = "answered a task it was not running";
+        kill(w.pid, SIGKILL);
+        return false;
+      }
+      Task task = std::move(w.in_flight.front());
+      w.in_flight.pop_front();
+      w.head_deadline = Deadline::After(options_.task_timeout);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --marked_running_;
+        // An idle worker with nothing queued says so; else the next turn
+        // feeds it.
+        if (w.in_flight.empty() && pending_.empty()) ++idle_workers_;
+      }
+      Complete(*task.call, f);
+    }
+  }
+
+  void Complete(WorkItem& call, const Frame& f) {
+    try {
+      if (f.kind == FrameKind::kResult) {
+        call.SetRemoteResult(f.payload);
+      } else {
+        call.future().SetException(
+            internal::RebuildException(DecodeRemote(f.payload)));
+      }
+    } catch (const InvalidStateError&) {
+      // Set by hand meanwhile; the executor's outcome loses, as in Python.
+    } catch (...) {
+      Fail(call, std::current_exception());  // the result did not deserialize
+    }
+  }
+
+  static internal::RemoteException DecodeRemote(std::string_view bytes) {
+    internal::ViewSource source(bytes);
+    std::istream stream(&source);
+    internal::InputArchive archive(stream);
+    internal::RemoteException e;
+    archive(e);
+    return e;
+  }
+
+  static std::string DescribeRemote(std::string_view bytes) {
+    try {
+      internal::RemoteException e = DecodeRemote(bytes);
+      return absl::StrCat(e.type_name, ": ", e.message);
+    } catch (...) {
+      return "an exception that could not be decoded";
+    }
+  }
+
+  // The worker closed its socket: it exited, was killed, or crashed.
+  void OnWorkerExit(Worker* w) {
+    close(w->fd);
+    const int status = Reap(w->pid);
+    std::string cause = absl::StrCat("worker ", w->pid, " ", DescribeStatus(status));
+    if (!w->init_error.empty()) {
+      cause = absl::StrCat("the initializer of worker ", w->pid,
+                           " failed: ", w->init_error);
+    } else if (!corrupt_.empty()) {
+      cause = absl::StrCat("worker ", w->pid, " ", corrupt_);
+    }
+    corrupt_.clear();
+    const bool expected = w->stopping && w->in_flight.empty();
+    std::deque<Task> in_flight = std::move(w->in_flight);
+    RemoveWorker(w);
+    if (expected) return;
+    if (options_.on_worker_death == WorkerDeath::kReplace &&
+        w->init_error.empty()) {
+      ReplaceAfterDeath(std::move(in_flight), cause);
+    } else {
+      Break(std::move(in_flight), cause);
+    }
+  }
+
+  void RemoveWorker(Worker* w) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pids_.erase(std::find(pids_.begin(), pids_.end(), w->pid));
+    parent_fds_.erase(std::find(parent_fds_.begin(), parent_fds_.end(), w->fd));
+    // The worker object stays alive until this turn ends (callers use it).
+    for (auto it = workers_.begin(); it != workers_.end(); ++it) {
+      if (it->get() == w) {
+        graveyard_.push_back(std::move(*it));
+        workers_.erase(it);
+        break;
+      }
+    }
+  }
+
+  // kReplace: the task that was running fails, the ones queued behind it go
+  // back to the front of the queue, and the pool goes on.
+  void ReplaceAfterDeath(std::deque<Task> in_flight, const std::string& cause) {
+    if (!in_flight.empty()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --marked_running_;
+      }
+      Fail(*in_flight.front().call,
+           MakeError<BrokenProcessPool>(absl::StrCat(
+               "The worker process running this task terminated abruptly: ",
+               cause)));
+      in_flight.pop_front();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
+      pending_.push_front(std::move(*it));
+    }
+  }
+
+  // Python's terminate_broken: every pending and running future fails, every
+  // worker is killed, and the pool refuses new work.
+  void Break(std::deque<Task> in_flight, const std::string& cause) {
+    std::deque<Task> pending;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // After shutdown (terminate_workers, kill_workers) submit keeps saying
+      // "shut down", as Python's does.
+      if (!shutdown_) broken_ = absl::StrCat(kBrokenPoolMessage, " (", cause, ")");
+      pending.swap(pending_);
+      for (auto& w : workers_) {
+        for (Task& t : w->in_flight) in_flight.push_back(std::move(t));
+        w->in_flight.clear();
+      }
+    }
+    const std::string message = absl::StrCat(kBrokenFutureMessage, " (", cause, ")");
+    for (Task& t : in_flight) Fail(*t.call, MakeError<BrokenProcessPool>(message));
+    for (Task& t : pending) Fail(*t.call, MakeError<BrokenProcessPool>(message));
+    while (!workers_.empty()) {
+      Worker* w = workers_.back().get();
+      kill(w->pid, SIGKILL);
+      close(w->fd);
+      Reap(w->pid);
+      RemoveWorker(w);
+    }
+  }
+
+  // Kills the worker of a task past its deadline; the task fails with
+  // TimeoutError and the pool goes on.
+  void CheckDeadlines() {
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      Worker* w = workers_[i].get();
+      if (w->in_flight.empty() || !w->head_deadline.expired()) continue;
+      kill(w->pid, SIGKILL);
+      close(w->fd);
+      const int status = Reap(w->pid);
+      std::deque<Task> in_flight = std::move(w->in_flight);
+      const pid_t pid = w->pid;
+      RemoveWorker(w);
+      --i;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        --marked_running_;
+      }
+      Fail(*in_flight.front().call,
+           MakeError<TimeoutError>(absl::StrCat(
+               "the task ran longer than its timeout of ",
+               absl::FormatDuration(options_.task_timeout), "; worker ", pid,
+               " was killed (", DescribeStatus(status), ") and replaced")));
+      in_flight.pop_front();
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
+        pending_.push_front(std::move(*it));
+      }
+    }
+  }
+
+  const int max_workers_;
+  const ProcessPoolOptions options_;
+  const internal::FrameKey key_;
+  const int wake_fd_;
+  std::atomic<std::uint64_t> next_id_{1};  // 0 is the initializer's
+
+  mutable std::mutex mu_;
+  std::deque<Task> pending_;
+  bool shutdown_ = false;
+  std::string broken_;  // what submit throws once the pool is broken
+  std::vector<pid_t> pids_;       // live workers
+  std::vector<int> parent_fds_;   // our ends of their sockets
+  int idle_workers_ = 0;          // Python's _idle_worker_semaphore
+  int marked_running_ = 0;        // RUNNING futures not yet answered
+  int to_spawn_ = 0;              // workers submit asked the manager for
+  std::string spawn_error_;
+  std::vector<std::unique_ptr<Worker>> adopted_;  // spawned, not yet managed
+  std::thread manager_;
+  std::mutex join_mu_;
+
+  // Manager thread only (workers_ also under mu_ where submit reads it).
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> graveyard_;  // removed this turn
+  std::string corrupt_;  // why the worker being read was killed, if it was
+};
+
+ProcessPoolExecutor::ProcessPoolExecutor(int max_workers)
+    : ProcessPoolExecutor(ProcessPoolOptions{.max_workers = max_workers}) {}
+
+ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
+  const int max_workers = CheckedMaxWorkers(options.max_workers);
+  pool_ = std::make_unique<Pool>(max_workers, std::move(options));
+}
+
+ProcessPoolExecutor::~ProcessPoolExecutor() { shutdown(/*wait=*/true); }
+
+void ProcessPoolExecutor::shutdown(bool wait, bool cancel_futures) {
+  pool_->Shutdown(wait, cancel_futures);
+}
+
+void ProcessPoolExecutor::terminate_workers() { pool_->SignalWorkers(SIGTERM); }
+void ProcessPoolExecutor::kill_workers() { pool_->SignalWorkers(SIGKILL); }
+
+int ProcessPoolExecutor::max_workers() const { return pool_->max_workers(); }
+int ProcessPoolExecutor::num_workers() const { return pool_->num_workers(); }
+
+void ProcessPoolExecutor::Submit(std::shared_ptr<internal::WorkItem> call) {
+  pool_->Submit(std::move(call));
+}
+
+}  // namespace cf

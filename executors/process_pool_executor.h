@@ -1,0 +1,152 @@
+// cf::ProcessPoolExecutor: runs calls in worker processes, as Python's
+// concurrent.futures.ProcessPoolExecutor: crash isolation, no shared heap,
+// and the same submit / map / shutdown as every cf::Executor.
+//
+// What crosses the process boundary: a free function or a captureless
+// lambda (no registration, no macro), and arguments and results that cereal
+// can serialize (scalars, std::string, standard containers, tuples, pairs,
+// optionals, and types with a cereal serialize()). A capturing lambda is a
+// compile error here, and std::invalid_argument through cf::Executor&.
+//
+//   int count_prime(int n);
+//
+//   cf::ProcessPoolExecutor pool(4);
+//   cf::Future<int> f = pool.submit(count_prime, 9973);
+//   for (int r : pool.map(count_prime, values)) ...
+//
+// A task that throws fails its future with the same standard exception type
+// (or cf::RemoteError), with a cf::RemoteTraceback nested in it naming the
+// worker's pid and where it threw (executors/remote_error.h). A worker that
+// dies breaks the pool, as in Python: every pending and running future, and
+// every later submit, get cf::BrokenProcessPool naming the worker's pid and
+// how it ended; with .on_worker_death = cf::WorkerDeath::kReplace only the
+// task that was running on it fails, and the pool goes on.
+#ifndef CF_EXECUTORS_PROCESS_POOL_EXECUTOR_H_
+#define CF_EXECUTORS_PROCESS_POOL_EXECUTOR_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "absl/time/time.h"
+#include "executors/executor.h"
+#include "executors/internal/remote_call.h"
+#include "futures/errors.h"
+
+namespace cf {
+
+// A worker process died while the pool was in use (Python's
+// concurrent.futures.process.BrokenProcessPool).
+class BrokenProcessPool : public BrokenExecutor {
+ public:
+  using BrokenExecutor::BrokenExecutor;
+};
+
+// How worker processes are started.
+enum class StartMethod {
+  kFork,  // a copy of the parent: needs nothing from the user
+};
+
+// What a worker's death does to the pool.
+enum class WorkerDeath {
+  kBreakPool,  // Python's behaviour: the pool is unusable from then on
+  kReplace,    // only the task that was running on it fails; a new worker
+               // takes its place
+};
+
+// A function plus arguments, run once in each worker process before it takes
+// tasks (Python's initializer and initargs):
+//   .initializer = {set_up, std::string("config.json")}
+class ProcessInitializer {
+ public:
+  ProcessInitializer() = default;
+  template <class F, class... Args>
+  ProcessInitializer(F fn, Args... args) {
+    using Remote = internal::RemoteCallTraits<void, F, Args...>;
+    static_assert(Remote::kRemotable,
+                  "cf::ProcessInitializer: a capturing lambda cannot run in a "
+                  "worker process; use a free function or captureless lambda "
+                  "and pass the state as arguments");
+    static_assert(std::is_void_v<std::invoke_result_t<F, Args...>>,
+                  "cf::ProcessInitializer: the initializer must return void");
+    internal::EncodeCall<void>(fn, std::tuple<Args...>(std::move(args)...),
+                               &call_);
+  }
+  bool empty() const { return call_.empty(); }
+  // The encoded call (internal/remote_call.h).
+  const std::string& encoded() const { return call_; }
+
+ private:
+  std::string call_;
+};
+
+struct ProcessPoolOptions {
+  // Default: the CPUs usable by this process. Must be > 0.
+  std::optional<int> max_workers = {};
+  StartMethod start_method = StartMethod::kFork;
+  ProcessInitializer initializer = {};
+  WorkerDeath on_worker_death = WorkerDeath::kBreakPool;
+  // Bounds every task's run time (pebble-style): past it, the worker running
+  // the task is killed and replaced, and the task's future fails with
+  // cf::TimeoutError; the pool goes on. Infinite: no bound.
+  absl::Duration task_timeout = absl::InfiniteDuration();
+};
+
+class ProcessPoolExecutor final : public Executor {
+ public:
+  // Throws std::invalid_argument("max_workers must be greater than 0").
+  explicit ProcessPoolExecutor(int max_workers);
+  explicit ProcessPoolExecutor(ProcessPoolOptions options = {});
+  // shutdown(wait=true): every worker is reaped, every descriptor closed.
+  ~ProcessPoolExecutor() override;
+
+  // Like Executor::submit, with the process boundary checked at compile time.
+  template <class F, class... Args>
+    requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
+  Future<internal::CallResult<F, Args...>> submit(F&& fn, Args&&... args) {
+    using Remote = internal::RemoteCallTraits<internal::CallResult<F, Args...>,
+                                              std::decay_t<F>,
+                                              std::decay_t<Args>...>;
+    static_assert(Remote::kCallable,
+                  "cf::ProcessPoolExecutor::submit: a capturing lambda or "
+                  "stateful function object cannot run in another process; "
+                  "pass a free function or a captureless lambda, and pass the "
+                  "state as arguments instead");
+    static_assert(Remote::kArgumentsSerializable,
+                  "cf::ProcessPoolExecutor::submit: an argument type cannot be "
+                  "serialized; give it a cereal serialize() (and a default "
+                  "constructor) or pass standard types");
+    static_assert(Remote::kResultSerializable,
+                  "cf::ProcessPoolExecutor::submit: the result type cannot be "
+                  "serialized; give it a cereal serialize() (and a default "
+                  "constructor) or return standard types");
+    return Executor::submit(std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  using Executor::map;
+
+  void shutdown(bool wait = true, bool cancel_futures = false) override;
+
+  // Python 3.14: shutdown(wait=false, cancel_futures=true), then SIGTERM
+  // (terminate_workers) or SIGKILL (kill_workers) to every live worker. Their
+  // running tasks fail with cf::BrokenProcessPool.
+  void terminate_workers();
+  void kill_workers();
+
+  int max_workers() const;
+  // Worker processes alive now (Python's len(executor._processes)).
+  int num_workers() const;
+
+ protected:
+  void Submit(std::shared_ptr<internal::WorkItem> call) override;
+
+ private:
+  class Pool;
+  std::unique_ptr<Pool> pool_;
+};
+
+}  // namespace cf
+
+#endif  // CF_EXECUTORS_PROCESS_POOL_EXECUTOR_H_

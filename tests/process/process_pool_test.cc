@@ -1,0 +1,347 @@
+// cf::ProcessPoolExecutor: calls run in other processes, with Python's
+// semantics (ports of CPython's test_process_pool.py and test_deadlock.py
+// where they apply to the fork start method) and cf's guarantees beyond them.
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cf.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace {
+
+using ::testing::HasSubstr;
+
+int Square(int x) { return x * x; }
+int Pid() { return static_cast<int>(getpid()); }
+std::string Concat(std::string a, std::vector<int> v) {
+  for (int x : v) a += std::to_string(x);
+  return a;
+}
+int ThrowOutOfRange(int i) {
+  if (i >= 0) throw std::out_of_range("index " + std::to_string(i));
+  return i;
+}
+struct ParseError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+int ThrowCustom() { throw ParseError("bad token"); }
+int Segfault() {
+  raise(SIGSEGV);
+  return 0;
+}
+int Abort() { std::abort(); }
+int ExitWith(int code) { _exit(code); }
+int KillSelf() {
+  kill(getpid(), SIGKILL);
+  pause();
+  return 0;
+}
+int SleepMs(int ms) {
+  absl::SleepFor(absl::Milliseconds(ms));
+  return ms;
+}
+bool IsAlive(pid_t pid) {
+  // A zombie is dead too: look at the state letter in /proc.
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return false;
+  char state = '?';
+  int ignored_pid;
+  char comm[256];
+  int n = std::fscanf(f, "%d %255s %c", &ignored_pid, comm, &state);
+  std::fclose(f);
+  return n == 3 && state != 'Z' && state != 'X';
+}
+int CountOpenFds() {
+  int n = 0;
+  for (auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)entry;
+    ++n;
+  }
+  return n;
+}
+
+struct Point {
+  int x = 0, y = 0;
+  template <class Archive>
+  void serialize(Archive& archive) {
+    archive(x, y);
+  }
+};
+Point Flip(Point p) { return {p.y, p.x}; }
+
+TEST(ProcessPoolTest, SubmitRunsInAnotherProcess) {  // CPython test_submit
+  cf::ProcessPoolExecutor pool(2);
+  EXPECT_EQ(pool.submit(Square, 16).result(), 256);
+  EXPECT_NE(pool.submit(Pid).result(), getpid());
+}
+
+TEST(ProcessPoolTest, CaptureLessLambdasAndStandardTypesCross) {
+  cf::ProcessPoolExecutor pool(2);
+  auto add = [](int a, int b) { return a + b; };
+  EXPECT_EQ(pool.submit(add, 2, 40).result(), 42);
+  EXPECT_EQ(pool.submit(Concat, std::string("n="), std::vector<int>{1, 2, 3}).result(),
+            "n=123");
+  Point p = pool.submit(Flip, Point{1, 2}).result();
+  EXPECT_EQ(p.x, 2);
+  EXPECT_EQ(p.y, 1);
+  cf::Future<void> v = pool.submit([](int) {}, 1);
+  v.result();
+  EXPECT_TRUE(v.done());
+}
+
+TEST(ProcessPoolTest, CapturingLambdaThroughExecutorIsInvalidArgument) {
+  cf::ProcessPoolExecutor pool(1);
+  cf::Executor& executor = pool;
+  int state = 3;
+  try {
+    executor.submit([state](int x) { return x + state; }, 1);
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("pass its state as arguments"));
+  }
+}
+
+TEST(ProcessPoolTest, MapYieldsInInputOrder) {  // CPython test_map
+  cf::ProcessPoolExecutor pool(3);
+  std::vector<int> inputs(40);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  std::vector<int> got;
+  for (int r : pool.map(Square, inputs)) got.push_back(r);
+  ASSERT_EQ(got.size(), 40u);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(got[i], i * i);
+}
+
+TEST(ProcessPoolTest, StandardExceptionComesBackAsSameTypeWithRemoteTraceback) {
+  cf::ProcessPoolExecutor pool(1);
+  cf::Future<int> f = pool.submit(ThrowOutOfRange, 7);
+  try {
+    f.result();
+    FAIL() << "expected std::out_of_range";
+  } catch (const std::out_of_range& e) {
+    EXPECT_STREQ(e.what(), "index 7");
+    std::optional<cf::RemoteTraceback> remote = cf::RemoteTracebackOf(e);
+    ASSERT_TRUE(remote.has_value());
+    EXPECT_NE(remote->pid(), getpid());
+    EXPECT_EQ(remote->type_name(), "std::out_of_range");
+    EXPECT_THAT(remote->traceback(), HasSubstr("ThrowOutOfRange"));
+  }
+  // The pool is not broken by a task's exception.
+  EXPECT_EQ(pool.submit(Square, 3).result(), 9);
+}
+
+TEST(ProcessPoolTest, UserExceptionComesBackAsRemoteError) {
+  cf::ProcessPoolExecutor pool(1);
+  try {
+    pool.submit(ThrowCustom).result();
+    FAIL() << "expected cf::RemoteError";
+  } catch (const cf::RemoteError& e) {
+    EXPECT_THAT(e.type_name(), HasSubstr("ParseError"));
+    EXPECT_EQ(e.message(), "bad token");
+  }
+}
+
+// Sanitizers catch a worker's fatal signal themselves and exit with their own
+// code, so under them only "it broke the pool" can be checked.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+void ExpectBrokenByCrash(int (*crash)(), const std::string& how) {
+  cf::ProcessPoolExecutor pool(2);
+  cf::Future<int> warm = pool.submit(Square, 2);
+  ASSERT_EQ(warm.result(), 4);
+  cf::Future<int> slow = pool.submit(SleepMs, 2000);
+  cf::Future<int> crashed = pool.submit(crash);
+  try {
+    crashed.result(absl::Seconds(30));
+    FAIL() << "expected cf::BrokenProcessPool";
+  } catch (const cf::BrokenProcessPool& e) {
+    EXPECT_THAT(e.what(), HasSubstr("terminated abruptly"));
+    if (!kSanitized) EXPECT_THAT(e.what(), HasSubstr(how));
+    EXPECT_THAT(e.what(), HasSubstr("worker "));
+  }
+  // Python: every pending and running future fails, and so does submit.
+  EXPECT_THROW(slow.result(absl::Seconds(30)), cf::BrokenProcessPool);
+  EXPECT_THROW(pool.submit(Square, 1), cf::BrokenProcessPool);
+}
+
+TEST(ProcessPoolTest, SegfaultBreaksThePoolNamingTheSignal) {
+  ExpectBrokenByCrash(Segfault, "signal 11 (SIGSEGV)");
+}
+TEST(ProcessPoolTest, AbortBreaksThePool) {
+  ExpectBrokenByCrash(Abort, "signal 6 (SIGABRT)");
+}
+TEST(ProcessPoolTest, ExitBreaksThePoolNamingTheExitCode) {
+  ExpectBrokenByCrash([] { return ExitWith(99); }, "exited with code 99");
+}
+TEST(ProcessPoolTest, SigkillBreaksThePool) {  // CPython test_killed_child
+  ExpectBrokenByCrash(KillSelf, "signal 9 (SIGKILL)");
+}
+
+TEST(ProcessPoolTest, ReplaceOnWorkerDeathFailsOnlyThatTask) {
+  cf::ProcessPoolExecutor pool(
+      {.max_workers = 2, .on_worker_death = cf::WorkerDeath::kReplace});
+  cf::Future<int> crashed = pool.submit(Segfault);
+  EXPECT_THROW(crashed.result(absl::Seconds(30)), cf::BrokenProcessPool);
+  std::vector<cf::Future<int>> after;
+  for (int i = 0; i < 10; ++i) after.push_back(pool.submit(Square, i));
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(after[i].result(absl::Seconds(30)), i * i);
+}
+
+TEST(ProcessPoolTest, TaskTimeoutKillsTheWorkerAndThePoolGoesOn) {
+  cf::ProcessPoolExecutor pool(
+      {.max_workers = 1, .task_timeout = absl::Milliseconds(300)});
+  cf::Future<int> hung = pool.submit(SleepMs, 60'000);
+  try {
+    hung.result(absl::Seconds(30));
+    FAIL() << "expected cf::TimeoutError";
+  } catch (const cf::TimeoutError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("timeout"));
+  }
+  EXPECT_EQ(pool.submit(Square, 5).result(absl::Seconds(30)), 25);
+}
+
+TEST(ProcessPoolTest, SubmitAfterShutdownThrows) {  // CPython test_run_after_shutdown
+  cf::ProcessPoolExecutor pool(1);
+  pool.shutdown();
+  try {
+    pool.submit(Square, 2);
+    FAIL() << "expected std::runtime_error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "cannot schedule new futures after shutdown");
+  }
+}
+
+TEST(ProcessPoolTest, MaxWorkersMustBePositive) {
+  EXPECT_THROW(cf::ProcessPoolExecutor(0), std::invalid_argument);
+  EXPECT_THROW(cf::ProcessPoolExecutor(-1), std::invalid_argument);
+}
+
+TEST(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
+  const int fds_before = CountOpenFds();
+  std::vector<int> pids;
+  {
+    cf::ProcessPoolExecutor pool(3);
+    std::vector<cf::Future<int>> fs;
+    for (int i = 0; i < 6; ++i) fs.push_back(pool.submit([](int ms) {
+      absl::SleepFor(absl::Milliseconds(ms));
+      return static_cast<int>(getpid());
+    }, 50));
+    for (auto& f : fs) pids.push_back(f.result());
+  }
+  for (int pid : pids) EXPECT_FALSE(IsAlive(pid)) << pid;
+  EXPECT_EQ(CountOpenFds(), fds_before);
+}
+
+TEST(ProcessPoolTest, CancelFuturesCancelsPendingOnes) {  // CPython test_cancel_futures
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<cf::Future<int>> fs;
+  for (int i = 0; i < 30; ++i) fs.push_back(pool.submit(SleepMs, 20));
+  pool.shutdown(/*wait=*/true, /*cancel_futures=*/true);
+  int cancelled = 0;
+  for (auto& f : fs) {
+    EXPECT_TRUE(f.done());
+    if (f.cancelled()) {
+      ++cancelled;
+    } else {
+      EXPECT_EQ(f.exception(), nullptr);
+    }
+  }
+  EXPECT_GT(cancelled, 10);
+  EXPECT_LT(cancelled, 30);
+}
+
+TEST(ProcessPoolTest, IdleWorkerIsReused) {  // CPython test_idle_process_reuse_one
+  cf::ProcessPoolExecutor pool(4);
+  const int first = pool.submit(Pid).result();
+  EXPECT_EQ(pool.submit(Pid).result(), first);
+  EXPECT_EQ(pool.submit(Pid).result(), first);
+  EXPECT_EQ(pool.num_workers(), 1);
+}
+
+void SetInitStatus(std::string status);
+std::string init_status = "uninitialized";
+void SetInitStatus(std::string status) { init_status = std::move(status); }
+std::string GetInitStatus() { return init_status; }
+void FailingInitializer() { throw std::invalid_argument("error in initializer"); }
+
+TEST(ProcessPoolTest, InitializerRunsInEachWorker) {  // CPython test_initializer
+  cf::ProcessPoolExecutor pool(
+      {.max_workers = 2,
+       .initializer = {SetInitStatus, std::string("initialized")}});
+  EXPECT_EQ(pool.submit(GetInitStatus).result(), "initialized");
+  EXPECT_EQ(pool.submit(GetInitStatus).result(), "initialized");
+  EXPECT_EQ(init_status, "uninitialized");  // not in the parent
+}
+
+TEST(ProcessPoolTest, FailingInitializerBreaksThePool) {
+  cf::ProcessPoolExecutor pool({.max_workers = 2, .initializer = {FailingInitializer}});
+  try {
+    pool.submit(Square, 2).result(absl::Seconds(30));
+    FAIL() << "expected cf::BrokenProcessPool";
+  } catch (const cf::BrokenProcessPool& e) {
+    EXPECT_THAT(e.what(), HasSubstr("error in initializer"));
+  }
+  EXPECT_THROW(pool.submit(Square, 2), cf::BrokenExecutor);
+}
+
+TEST(ProcessPoolTest, KillWorkersFailsRunningTasksAndStopsThePool) {
+  for (bool kill : {false, true}) {
+    cf::ProcessPoolExecutor pool(1);
+    cf::Future<int> running = pool.submit(SleepMs, 60'000);
+    absl::SleepFor(absl::Milliseconds(200));
+    if (kill) {
+      pool.kill_workers();
+    } else {
+      pool.terminate_workers();
+    }
+    EXPECT_THROW(running.result(absl::Seconds(30)), cf::BrokenProcessPool);
+    EXPECT_THROW(pool.submit(Square, 1), std::runtime_error);
+  }
+}
+
+TEST(ProcessPoolTest, LargeArgumentAndResultRoundTrip) {
+  const std::size_t size = 256u << 20;
+  std::string big(size, 'x');
+  big[12345] = 'y';
+  cf::ProcessPoolExecutor pool(1);
+  std::string back = pool.submit([](std::string s) {
+    s[0] = 'z';
+    return s;
+  }, std::move(big)).result();
+  ASSERT_EQ(back.size(), size);
+  EXPECT_EQ(back[0], 'z');
+  EXPECT_EQ(back[12345], 'y');
+  EXPECT_EQ(back[size - 1], 'x');
+}
+
+TEST(ProcessPoolTest, ThousandsOfTasksAtOnceDoNotDeadlock) {  // gh-105829
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<cf::Future<std::string>> fs;
+  for (int i = 0; i < 5000; ++i) {
+    fs.push_back(pool.submit([](std::string s) { return s; },
+                             std::string(1000, static_cast<char>('a' + i % 26))));
+  }
+  for (int i = 0; i < 5000; ++i) {
+    EXPECT_EQ(fs[i].result(absl::Seconds(60))[0], static_cast<char>('a' + i % 26));
+  }
+}
+
+}  // namespace
