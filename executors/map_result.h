@@ -6,8 +6,8 @@
 // when its position is dereferenced, and iteration may go on past it (CPython
 // main's behaviour, gh-108518). When map's deadline passes, dereferencing
 // throws cf::TimeoutError and iteration ends: the awaited and the remaining
-// calls are cancelled. Destroying the range cancels every call not yet
-// yielded.
+// calls are cancelled. Destroying the range once iteration has started
+// cancels every call not yet yielded.
 //
 //   auto results = pool.map(square, inputs, {.timeout = absl::Seconds(5)});
 //   for (int r : results) ...               // range-for, or
@@ -99,9 +99,15 @@ class MapResult {
         more_(std::move(other.more_)),
         deadline_(other.deadline_),
         position_(other.position_),
-        error_(std::move(other.error_)) {}
+        error_(std::move(other.error_)),
+        started_(other.started_) {}
   MapResult& operator=(MapResult&&) = delete;
-  ~MapResult() { CancelRemaining(); }
+  // Cancels the calls not yet yielded once iteration has started. A result
+  // never iterated cancels nothing: Python's generator body (and its
+  // `finally`) never ran, so `pool.map(f, xs);` runs every call.
+  ~MapResult() {
+    if (started_) CancelRemaining();
+  }
 
   iterator begin() { return iterator(this); }
   iterator end() { return iterator(); }
@@ -114,8 +120,20 @@ class MapResult {
   // Takes the next future off the queue, topping the buffer up first (the
   // order Python's generator does it in).
   Future<R> Pop() {
+    started_ = true;
     if (more_) {
-      if (std::optional<Future<R>> f = more_()) {
+      std::optional<Future<R>> f;
+      try {
+        f = more_();
+      } catch (...) {
+        // Submitting failed (say, after shutdown): like Python's generator,
+        // the iteration ends here and cancels what it holds.
+        CancelRemaining();
+        position_ = Position::kRaised;
+        error_ = std::current_exception();
+        throw;
+      }
+      if (f) {
         futures_.push_back(std::move(*f));
       } else {
         more_ = nullptr;
@@ -175,6 +193,7 @@ class MapResult {
   internal::Deadline deadline_;
   enum class Position { kUnread, kTaken, kRaised };
   Position position_ = Position::kUnread;  // of the current position
+  bool started_ = false;                   // a position was read or skipped
   std::exception_ptr error_;               // when kRaised
 };
 

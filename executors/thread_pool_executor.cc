@@ -30,6 +30,12 @@ using internal::WorkItem;
 std::atomic<int> pool_counter{0};
 thread_local std::string current_name;
 
+// A child forked from a worker is not a worker (blocking_hook.cc likewise).
+const bool forget_name_in_child = [] {
+  pthread_atfork(nullptr, nullptr, [] { current_name.clear(); });
+  return true;
+}();
+
 constexpr char kBrokenMessage[] =
     "A thread initializer failed, the thread pool is not usable anymore";
 
@@ -56,6 +62,7 @@ void CancelQueued(WorkItem& call) {
   if (f.Cancel() && f.status() == internal::FutureStatus::kCancelled) {
     f.SetRunningOrNotifyCancel();
   }
+  call.Drop();
 }
 
 std::string DescribeCurrentException() {
@@ -72,14 +79,16 @@ std::string DescribeCurrentException() {
 
 }  // namespace
 
-class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
+// Shared by the executor and its threads, so that a pool shut down or
+// destroyed from one of its own workers outlives that worker.
+class ThreadPoolExecutor::Pool final
+    : public internal::BlockingHook,
+      public std::enable_shared_from_this<ThreadPoolExecutor::Pool> {
  public:
   Pool(int max_workers, std::string prefix, std::function<void()> initializer)
       : max_workers_(max_workers),
         prefix_(std::move(prefix)),
         initializer_(std::move(initializer)) {}
-
-  ~Pool() { Shutdown(/*wait=*/true, /*cancel_futures=*/false); }
 
   int max_workers() const { return max_workers_; }
 
@@ -97,10 +106,16 @@ class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
     queue_.push_back(std::move(call));
     queued_.store(queue_.size(), std::memory_order_relaxed);
     if (sleeping_ > 0) work_cv_.notify_one();
+    if (blocked_ > 0) {
+      ++wake_generation_;  // a blocked worker may be waiting for this call
+      help_cv_.notify_all();
+    }
     AdjustThreadCountLocked();
   }
 
-  void Shutdown(bool wait, bool cancel_futures) {
+  // `from_destructor`: the executor is going away, so a worker that shuts
+  // its own pool down is detached rather than left for a later join.
+  void Shutdown(bool wait, bool cancel_futures, bool from_destructor = false) {
     std::deque<std::shared_ptr<WorkItem>> cancelled;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -112,35 +127,39 @@ class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
     }
     work_cv_.notify_all();
     for (auto& call : cancelled) CancelQueued(*call);
-    if (wait) JoinThreads();
+    if (wait) JoinThreads(from_destructor);
   }
 
-  bool BlockUntil(absl::FunctionRef<bool()> done,
-                  const internal::Deadline& deadline) override {
+  void BlockUntil(
+      absl::FunctionRef<bool()> done,
+      absl::FunctionRef<bool(const internal::FutureStateBase&)> awaited)
+      override {
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
       const std::uint64_t generation = wake_generation_;
       lock.unlock();
-      if (done()) return true;
+      if (done()) return;
       lock.lock();
-      if (!queue_.empty()) {
-        std::shared_ptr<WorkItem> call = PopLocked();
+      // Run an awaited call ourselves if it is still queued: no other worker
+      // may ever get to it.
+      auto it = std::find_if(queue_.begin(), queue_.end(),
+                             [&](const std::shared_ptr<WorkItem>& call) {
+                               return awaited(call->future());
+                             });
+      if (it != queue_.end()) {
+        std::shared_ptr<WorkItem> call = std::move(*it);
+        queue_.erase(it);
+        queued_.store(queue_.size(), std::memory_order_relaxed);
         lock.unlock();
-        RunCall(*call);
+        RunCall(*call, /*nested=*/true);
         call.reset();
         lock.lock();
         continue;
       }
-      if (deadline.expired()) break;
-      if (wake_generation_ != generation) continue;
-      ++sleeping_;
-      deadline.WaitOn(work_cv_, lock, [&] {
-        return wake_generation_ != generation || !queue_.empty();
-      });
-      --sleeping_;
+      ++blocked_;
+      help_cv_.wait(lock, [&] { return wake_generation_ != generation; });
+      --blocked_;
     }
-    lock.unlock();
-    return done();
   }
 
   void Wake() override {
@@ -148,7 +167,7 @@ class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
       std::lock_guard<std::mutex> lock(mu_);
       ++wake_generation_;
     }
-    work_cv_.notify_all();
+    help_cv_.notify_all();
   }
 
  private:
@@ -165,7 +184,8 @@ class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
     if (static_cast<int>(threads_.size()) >= max_workers_) return;
     const int index = static_cast<int>(threads_.size());
     try {
-      threads_.emplace_back([this, index] { WorkerMain(index); });
+      threads_.emplace_back(
+          [self = shared_from_this(), index] { self->WorkerMain(index); });
     } catch (const std::system_error& e) {
       if (!threads_.empty()) return;  // the running workers will get to it
       queue_.pop_back();
@@ -182,13 +202,14 @@ class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
     return call;
   }
 
-  void RunCall(WorkItem& call) {
+  // `nested`: run by a worker blocked inside another call, which stays busy.
+  void RunCall(WorkItem& call, bool nested) {
     try {
-      call.Run([this] {
+      call.Run([this, nested] {
         // Say "idle" before the result wakes anyone, so that a caller who
         // submits again right after result() reuses this thread (Python
         // releases its idle semaphore when it finds the queue empty).
-        if (queued_.load(std::memory_order_relaxed) == 0) {
+        if (!nested && queued_.load(std::memory_order_relaxed) == 0) {
           idle_tokens_.fetch_add(1, std::memory_order_relaxed);
         }
       });
@@ -219,7 +240,7 @@ class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
       if (!queue_.empty()) {
         std::shared_ptr<WorkItem> call = PopLocked();
         lock.unlock();
-        RunCall(*call);
+        RunCall(*call, /*nested=*/false);
         call.reset();  // drop the call before sleeping (test_no_stale_references)
         lock.lock();
         continue;
@@ -244,6 +265,7 @@ class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
     }
     work_cv_.notify_all();
     for (auto& call : pending) {
+      call->Drop();
       try {
         call->future().SetException(
             std::make_exception_ptr(BrokenThreadPool(kBrokenMessage)));
@@ -253,13 +275,15 @@ class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
     }
   }
 
-  void JoinThreads() {
+  void JoinThreads(bool detach_self) {
     std::lock_guard<std::mutex> join_lock(join_mu_);
     // No thread is added once shutdown_ is set, so the list is stable here.
     for (std::thread& t : threads_) {
       if (!t.joinable()) continue;
       if (t.get_id() == std::this_thread::get_id()) {
-        t.detach();  // shut down from its own worker: it exits by itself
+        // A worker cannot join itself; it holds the pool alive and exits
+        // once its call returns.
+        if (detach_self) t.detach();
         continue;
       }
       t.join();
@@ -271,13 +295,15 @@ class ThreadPoolExecutor::Pool final : public internal::BlockingHook {
   const std::function<void()> initializer_;
 
   mutable std::mutex mu_;
-  std::condition_variable work_cv_;  // workers wait here for calls
+  std::condition_variable work_cv_;  // idle workers wait here for calls
+  std::condition_variable help_cv_;  // workers blocked in BlockUntil wait here
   std::deque<std::shared_ptr<WorkItem>> queue_;
   std::vector<std::thread> threads_;
-  int sleeping_ = 0;  // threads blocked on work_cv_
+  int sleeping_ = 0;  // threads waiting on work_cv_
+  int blocked_ = 0;   // threads waiting on help_cv_
   bool shutdown_ = false;
   bool broken_ = false;
-  std::uint64_t wake_generation_ = 0;  // bumped by Wake()
+  std::uint64_t wake_generation_ = 0;  // bumped by Wake() and by submit
 
   std::atomic<std::size_t> queued_{0};  // queue_.size(), readable unlocked
   std::atomic<int> idle_tokens_{0};     // Python's _idle_semaphore
@@ -293,11 +319,14 @@ ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options) {
                            ? absl::StrCat("ThreadPoolExecutor-",
                                           pool_counter.fetch_add(1))
                            : std::move(options.thread_name_prefix);
-  pool_ = std::make_unique<Pool>(max_workers, std::move(prefix),
+  pool_ = std::make_shared<Pool>(max_workers, std::move(prefix),
                                  std::move(options.initializer));
 }
 
-ThreadPoolExecutor::~ThreadPoolExecutor() { shutdown(/*wait=*/true); }
+ThreadPoolExecutor::~ThreadPoolExecutor() {
+  pool_->Shutdown(/*wait=*/true, /*cancel_futures=*/false,
+                  /*from_destructor=*/true);
+}
 
 void ThreadPoolExecutor::shutdown(bool wait, bool cancel_futures) {
   pool_->Shutdown(wait, cancel_futures);

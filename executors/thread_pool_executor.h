@@ -60,7 +60,7 @@ class ThreadPoolExecutor final : public Executor {
 
  private:
   class Pool;
-  std::unique_ptr<Pool> pool_;
+  std::shared_ptr<Pool> pool_;
 };
 
 }  // namespace cf

@@ -57,7 +57,8 @@ std::shared_ptr<FutureStateBase> AsCompletedCore::Next() {
   };
   take_completed();
   if (ready_.empty() && !pending_.empty()) {
-    if (BlockingHook* hook = BlockingHook::Current(); hook != nullptr) {
+    BlockingHook* hook = BlockingHook::Current();
+    if (hook != nullptr && deadline_.infinite()) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         blocked_hook_ = hook;
@@ -67,7 +68,9 @@ std::shared_ptr<FutureStateBase> AsCompletedCore::Next() {
             std::lock_guard<std::mutex> lock(mu_);
             return !completed_.empty();
           },
-          deadline_);
+          [this](const FutureStateBase& f) {
+            return pending_.contains(const_cast<FutureStateBase*>(&f));
+          });
       std::lock_guard<std::mutex> lock(mu_);
       blocked_hook_ = nullptr;
     } else {

@@ -14,8 +14,12 @@ namespace {
 // those raised; Python's _AllCompletedWaiter and friends in one.
 class CountingWaiter final : public Waiter {
  public:
-  CountingWaiter(std::size_t total, ReturnWhen return_when, BlockingHook* hook)
-      : total_(total), return_when_(return_when), hook_(hook) {}
+  CountingWaiter(const std::vector<FutureStateBase*>& futures,
+                 ReturnWhen return_when, BlockingHook* hook)
+      : futures_(futures),
+        total_(futures.size()),
+        return_when_(return_when),
+        hook_(hook) {}
 
   void OnStatus(FutureStateBase& future, FutureStatus status) override {
     if (!IsTerminal(status)) return;
@@ -39,7 +43,14 @@ class CountingWaiter final : public Waiter {
 
   bool Block(const Deadline& deadline) {
     if (hook_ != nullptr) {
-      return hook_->BlockUntil([this] { return Satisfied(); }, deadline);
+      hook_->BlockUntil([this] { return Satisfied(); },
+                        [this](const FutureStateBase& f) {
+                          for (FutureStateBase* mine : futures_) {
+                            if (mine == &f) return true;
+                          }
+                          return false;
+                        });
+      return true;
     }
     std::unique_lock<std::mutex> lock(mu_);
     return deadline.WaitOn(cv_, lock, [this] { return SatisfiedLocked(); });
@@ -65,6 +76,7 @@ class CountingWaiter final : public Waiter {
     return false;
   }
 
+  const std::vector<FutureStateBase*>& futures_;
   const std::size_t total_;
   const ReturnWhen return_when_;
   BlockingHook* const hook_;
@@ -79,7 +91,9 @@ class CountingWaiter final : public Waiter {
 std::vector<bool> WaitForFutures(const std::vector<FutureStateBase*>& futures,
                                  const Deadline& deadline,
                                  ReturnWhen return_when) {
-  CountingWaiter waiter(futures.size(), return_when, BlockingHook::Current());
+  // Only a wait without a deadline runs queued calls (blocking_hook.h).
+  BlockingHook* hook = deadline.infinite() ? BlockingHook::Current() : nullptr;
+  CountingWaiter waiter(futures, return_when, hook);
   std::vector<FutureStateBase*> registered;
   for (FutureStateBase* f : futures) {
     if (IsTerminal(f->AddWaiter(&waiter))) {

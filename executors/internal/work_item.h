@@ -34,6 +34,9 @@ class WorkItem {
   virtual void Run(absl::FunctionRef<void()> computed) = 0;
   // The future, for cancelling it or failing it when the executor breaks.
   virtual FutureStateBase& future() = 0;
+  // Destroys the function and arguments of a call that will never run
+  // (cancelled, or failed by a broken executor).
+  virtual void Drop() = 0;
 
   // For executors that run calls in other processes (remote_call.h):
   // serializes the call into `*out` and releases the function and arguments.
@@ -92,6 +95,7 @@ class CallState final : public FutureState<R>, public WorkItem {
   }
 
   FutureStateBase& future() override { return *this; }
+  void Drop() override { call_.reset(); }
 
   void EncodeRemote(std::string* out) override {
     if constexpr (!Remote::kRemotable) {

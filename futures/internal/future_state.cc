@@ -146,13 +146,16 @@ void FutureStateBase::NotifyLocked(FutureStatus status) {
 
 bool FutureStateBase::Wait(const Deadline& deadline) {
   if (done()) return true;
-  if (BlockingHook* hook = BlockingHook::Current()) {
+  BlockingHook* hook = BlockingHook::Current();
+  if (hook != nullptr && deadline.infinite()) {
     HookWaker waker(hook);
     FutureStatus seen = AddWaiter(&waker);
-    bool done_now =
-        IsDone(seen) || hook->BlockUntil([this] { return done(); }, deadline);
+    if (!IsDone(seen)) {
+      hook->BlockUntil([this] { return done(); },
+                       [this](const FutureStateBase& f) { return &f == this; });
+    }
     if (!IsTerminal(seen)) RemoveWaiter(&waker);
-    return done_now;
+    return true;
   }
   std::unique_lock<std::mutex> lock(mu_);
   return deadline.WaitOn(cv_, lock, [this] {

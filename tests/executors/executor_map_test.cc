@@ -475,9 +475,8 @@ TEST(ExecutorMapTest, MapKeepsNoReferenceToYieldedResults) {
 }
 
 // CPython: ThreadPoolExecutorTest.test_map_submits_without_iteration (issue
-// 11777): map submits every call at once, the results need not be iterated.
-// In cf the MapResult must stay alive: destroying it cancels the calls not
-// yet yielded (see DestroyingAnUnstartedMapResultCancelsQueuedCalls).
+// 11777): map submits every call at once, the results need not be iterated
+// (see also DestroyingAnUnstartedMapResultCancelsNothing).
 TEST(ExecutorMapTest, MapSubmitsEveryCallWithoutIteration) {
   cf::ThreadPoolExecutor executor(kWorkerCount);
   std::mutex mu;
@@ -494,10 +493,9 @@ TEST(ExecutorMapTest, MapSubmitsEveryCallWithoutIteration) {
   EXPECT_EQ(finished, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
 }
 
-// Beyond Python (documented in map_result.h): an un-iterated MapResult that
-// is destroyed cancels its queued calls. (Python's never-started generator
-// cancels nothing; see the report.)
-TEST(ExecutorMapTest, DestroyingAnUnstartedMapResultCancelsQueuedCalls) {
+// As Python: a never-started generator's `finally` never runs, so an
+// un-iterated MapResult that is destroyed cancels nothing; every call runs.
+TEST(ExecutorMapTest, DestroyingAnUnstartedMapResultCancelsNothing) {
   std::binary_semaphore gate(0);
   std::atomic<int> calls{0};
   cf::ThreadPoolExecutor executor(1);
@@ -512,7 +510,29 @@ TEST(ExecutorMapTest, DestroyingAnUnstartedMapResultCancelsQueuedCalls) {
   }
   gate.release();
   executor.shutdown(/*wait=*/true);
-  EXPECT_EQ(calls.load(), 0);
+  EXPECT_EQ(calls.load(), 10);
+}
+
+// Once iteration has started, destroying the result cancels the calls not
+// yet yielded (Python's generator.close()).
+TEST(ExecutorMapTest, DestroyingAStartedMapResultCancelsQueuedCalls) {
+  std::binary_semaphore gate(0);
+  std::atomic<int> calls{0};
+  cf::ThreadPoolExecutor executor(1);
+  executor.submit([&gate] { gate.acquire(); });
+  {
+    auto results = executor.map(
+        [&calls](int n) {
+          calls.fetch_add(1);
+          return n;
+        },
+        std::views::iota(0, 10));
+    auto it = results.begin();
+    ++it;  // skips position 0 without waiting: iteration has started
+  }
+  gate.release();
+  executor.shutdown(/*wait=*/true);
+  EXPECT_EQ(calls.load(), 1);  // only the skipped call 0 was not cancelled
 }
 
 // CPython: ThreadPoolExecutorTest.test_executor_map_current_future_cancel.

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -17,6 +18,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -43,6 +45,21 @@ using cf_executor_test::RunWithin;
   {
     cf::ThreadPoolExecutor workers(1);
     if (workers.submit([] { return 7; }).result() == 7) code = 0;
+  }
+  std::_Exit(code);
+}
+
+// Like ChildUsesAFreshPool, but the call takes 50 ms, so that the child is
+// surely blocked in result() while it runs.
+[[noreturn]] void ChildWaitsOnASlowCall() {
+  int code = 1;
+  {
+    cf::ThreadPoolExecutor workers(1);
+    cf::Future<int> f = workers.submit([] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      return 7;
+    });
+    if (f.result() == 7) code = 0;
   }
   std::_Exit(code);
 }
@@ -86,33 +103,44 @@ TEST(ForkTest, ForkingWhileAPoolIsBusyDoesNotHangTheChild) {
   pool.shutdown();
 }
 
+// Runs a call on `pool` that forks; the child runs `child` (which must not
+// return), the call returns the child's exit code. The fork waits until the
+// test's other threads are idle: under ASan a fork taken while another
+// thread allocates leaves the allocator locked in the child.
+int ForkInAWorker(cf::ThreadPoolExecutor& pool, void (*child)()) {
+  std::binary_semaphore go(0);
+  cf::Future<int> exit_code = pool.submit([&go, child] {
+    go.acquire();
+    pid_t pid = fork();
+    if (pid == 0) child();
+    return WaitForExitCode(pid);
+  });
+  int code = -1;
+  RunWithin(kShortTimeout, "fork from a worker", [&] {
+    go.release();
+    code = exit_code.result();
+  });
+  return code;
+}
+
 // CPython: test_process_fork_from_a_threadpool (bpo-43944). A process forked
 // from a worker thread exits with code 0: its exit() must not try to join or
 // wait for the parent's worker threads.
 TEST(ForkTest, ChildForkedFromAWorkerExitsCleanly) {
   cf::ThreadPoolExecutor pool(1);
-  cf::Future<int> exit_code = pool.submit([] {
-    pid_t pid = fork();
-    if (pid == 0) {
-      in_forked_child = true;
-      std::exit(0);  // runs exit handlers and static destructors
-    }
-    return WaitForExitCode(pid);
-  });
-  RunWithin(kShortTimeout, "fork from a worker",
-            [&] { EXPECT_EQ(exit_code.result(), 0); });
+  EXPECT_EQ(ForkInAWorker(pool,
+                          [] {
+                            in_forked_child = true;
+                            std::exit(0);  // runs exit handlers and static
+                                           // destructors
+                          }),
+            0);
 }
 
 // The same child also uses cf: a fresh pool and a call.
 TEST(ForkTest, ChildForkedFromAWorkerCanUseAFreshPool) {
   cf::ThreadPoolExecutor pool(1);
-  cf::Future<int> exit_code = pool.submit([] {
-    pid_t pid = fork();
-    if (pid == 0) ChildUsesAFreshPool();
-    return WaitForExitCode(pid);
-  });
-  RunWithin(kShortTimeout, "fork from a worker",
-            [&] { EXPECT_EQ(exit_code.result(), 0); });
+  EXPECT_EQ(ForkInAWorker(pool, ChildUsesAFreshPool), 0);
 }
 
 // A child forked from a worker thread inherits that thread's state. When it
@@ -126,20 +154,22 @@ TEST(ForkTest, ChildForkedFromAWorkerDoesNotRunTheParentsQueuedCalls) {
   std::binary_semaphore queued(0);
   cf::ThreadPoolExecutor pool(1);
   cf::Future<int> forker = pool.submit([&queued] {
-    queued.acquire();  // B is in the queue now
+    queued.acquire();  // B is in the queue now, and the test thread waits
     pid_t pid = fork();
-    if (pid == 0) ChildUsesAFreshPool();
+    if (pid == 0) ChildWaitsOnASlowCall();
     return WaitForExitCode(pid);
   });
   cf::Future<void> b = pool.submit([write_fd] {
     std::string line = std::to_string(getpid()) + "\n";
     (void)!write(write_fd, line.data(), line.size());
   });
-  queued.release();
+  int code = -1;
   RunWithin(kShortTimeout, "fork with a queued call", [&] {
-    EXPECT_EQ(forker.result(), 0);
+    queued.release();  // from here on the test's threads only wait
+    code = forker.result();
     b.result();
   });
+  EXPECT_EQ(code, 0);
   pool.shutdown();
   close(write_fd);
   std::string text;

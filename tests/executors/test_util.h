@@ -2,9 +2,11 @@
 // Lib/test/test_concurrent_futures/{executor,test_thread_pool,test_shutdown,
 // test_init}.py).
 //
-// GoogleTest assertions are only used on the test's main thread: Debian's
-// libgtest is not TSan-instrumented, so worker threads report into atomics or
-// mutex-guarded vectors and the main thread asserts.
+// Pool workers never call GoogleTest assertions (Debian's libgtest is not
+// TSan-instrumented): they report into atomics, futures or mutex-guarded
+// vectors, and the test thread asserts. The one exception is RunWithin's
+// helper thread, which asserts while the test thread waits for it (the join
+// orders the two).
 #ifndef CF_TESTS_EXECUTORS_TEST_UTIL_H_
 #define CF_TESTS_EXECUTORS_TEST_UTIL_H_
 
