@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "executors/internal/byte_stream.h"
 #include "executors/internal/frame.h"
+#include "executors/internal/pool_support.h"
 #include "executors/internal/process_worker.h"
 #include "executors/internal/remote_exception.h"
 #include "futures/internal/deadline.h"
@@ -34,6 +35,7 @@
 namespace cf {
 namespace {
 
+using internal::CancelQueued;
 using internal::Deadline;
 using internal::Frame;
 using internal::FrameKind;
@@ -49,20 +51,6 @@ constexpr char kBrokenFutureMessage[] =
 constexpr char kBrokenPoolMessage[] =
     "A child process terminated abruptly, the process pool is not usable "
     "anymore";
-
-int UsableCpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-int CheckedMaxWorkers(std::optional<int> max_workers) {
-  if (!max_workers.has_value()) return UsableCpus();
-  if (*max_workers <= 0) {
-    throw std::invalid_argument("max_workers must be greater than 0");
-  }
-  return *max_workers;
-}
 
 // "exited with code 99", "was killed by signal 9 (SIGKILL)".
 std::string DescribeStatus(int status) {
@@ -94,22 +82,6 @@ int Reap(pid_t pid) {
   return status;
 }
 
-void CancelQueued(WorkItem& call) {
-  internal::FutureStateBase& f = call.future();
-  if (f.Cancel() && f.status() == internal::FutureStatus::kCancelled) {
-    f.SetRunningOrNotifyCancel();
-  }
-}
-
-// Fails a call's future; one that was cancelled meanwhile stays cancelled.
-void Fail(WorkItem& call, std::exception_ptr error) {
-  try {
-    call.future().SetException(std::move(error));
-  } catch (const InvalidStateError&) {
-    CancelQueued(call);
-  }
-}
-
 template <class E>
 std::exception_ptr MakeError(std::string message) {
   return std::make_exception_ptr(E(std::move(message)));
@@ -125,8 +97,8 @@ class ProcessPoolExecutor::Pool {
         key_(internal::FrameKey::Random()),
         wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (wake_fd_ < 0) {
-      throw std::runtime_error(
-          absl::StrCat("ProcessPoolExecutor: eventfd failed: ", strerror(errno)));
+      throw std::runtime_error(absl::StrCat(
+          "ProcessPoolExecutor: eventfd failed: ", strerror(errno)));
     }
   }
 
@@ -176,7 +148,8 @@ class ProcessPoolExecutor::Pool {
       }
       pending_.push_back(std::move(task));
       AdjustWorkerCountLocked();
-      if (!manager_.joinable()) manager_ = std::thread([this] { ManagerMain(); });
+      if (!manager_.joinable())
+        manager_ = std::thread([this] { ManagerMain(); });
     }
     Wake();
   }
@@ -222,12 +195,12 @@ class ProcessPoolExecutor::Pool {
     pid_t pid;
     int fd;
     internal::FrameDecoder decoder;
-    std::string out;       // frames not yet written
+    std::string out;  // frames not yet written
     std::size_t out_sent = 0;
     std::deque<Task> in_flight;  // sent, in the order the worker runs them
     Deadline head_deadline = Deadline::Never();
-    bool stopping = false;  // told to shut down: its exit is expected
-    std::string init_error; // the initializer's exception, if it failed
+    bool stopping = false;   // told to shut down: its exit is expected
+    std::string init_error;  // the initializer's exception, if it failed
   };
 
   // Python checks "broken" before "shut down".
@@ -280,11 +253,11 @@ class ProcessPoolExecutor::Pool {
       throw std::runtime_error(absl::StrCat(
           "ProcessPoolExecutor: socketpair failed: ", strerror(errno)));
     }
-    internal::WorkerConfig config{.fd = fds[1],
-                                  .key = key_,
-                                  .max_payload = kMaxPayload,
-                                  .initializer =
-                                      options_.initializer.encoded()};
+    internal::WorkerConfig config{
+        .fd = fds[1],
+        .key = key_,
+        .max_payload = kMaxPayload,
+        .initializer = options_.initializer.encoded()};
     std::vector<int> parent_fds = parent_fds_;
     parent_fds.push_back(fds[0]);
     parent_fds.push_back(wake_fd_);
@@ -449,8 +422,8 @@ class ProcessPoolExecutor::Pool {
 
   void Flush(Worker& w) {
     while (w.out_sent < w.out.size()) {
-      ssize_t n = send(w.fd, w.out.data() + w.out_sent, w.out.size() - w.out_sent,
-                       MSG_NOSIGNAL);
+      ssize_t n = send(w.fd, w.out.data() + w.out_sent,
+                       w.out.size() - w.out_sent, MSG_NOSIGNAL);
       if (n > 0) {
         w.out_sent += static_cast<std::size_t>(n);
         continue;
@@ -527,7 +500,8 @@ class ProcessPoolExecutor::Pool {
     } catch (const InvalidStateError&) {
       // Set by hand meanwhile; the executor's outcome loses, as in Python.
     } catch (...) {
-      Fail(call, std::current_exception());  // the result did not deserialize
+      internal::FailCall(
+          call, std::current_exception());  // the result did not deserialize
     }
   }
 
@@ -553,7 +527,8 @@ class ProcessPoolExecutor::Pool {
   void OnWorkerExit(Worker* w) {
     close(w->fd);
     const int status = Reap(w->pid);
-    std::string cause = absl::StrCat("worker ", w->pid, " ", DescribeStatus(status));
+    std::string cause =
+        absl::StrCat("worker ", w->pid, " ", DescribeStatus(status));
     if (!w->init_error.empty()) {
       cause = absl::StrCat("the initializer of worker ", w->pid,
                            " failed: ", w->init_error);
@@ -595,10 +570,11 @@ class ProcessPoolExecutor::Pool {
         std::lock_guard<std::mutex> lock(mu_);
         --marked_running_;
       }
-      Fail(*in_flight.front().call,
-           MakeError<BrokenProcessPool>(absl::StrCat(
-               "The worker process running this task terminated abruptly: ",
-               cause)));
+      internal::FailCall(
+          *in_flight.front().call,
+          MakeError<BrokenProcessPool>(absl::StrCat(
+              "The worker process running this task terminated abruptly: ",
+              cause)));
       in_flight.pop_front();
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -615,16 +591,20 @@ class ProcessPoolExecutor::Pool {
       std::lock_guard<std::mutex> lock(mu_);
       // After shutdown (terminate_workers, kill_workers) submit keeps saying
       // "shut down", as Python's does.
-      if (!shutdown_) broken_ = absl::StrCat(kBrokenPoolMessage, " (", cause, ")");
+      if (!shutdown_)
+        broken_ = absl::StrCat(kBrokenPoolMessage, " (", cause, ")");
       pending.swap(pending_);
       for (auto& w : workers_) {
         for (Task& t : w->in_flight) in_flight.push_back(std::move(t));
         w->in_flight.clear();
       }
     }
-    const std::string message = absl::StrCat(kBrokenFutureMessage, " (", cause, ")");
-    for (Task& t : in_flight) Fail(*t.call, MakeError<BrokenProcessPool>(message));
-    for (Task& t : pending) Fail(*t.call, MakeError<BrokenProcessPool>(message));
+    const std::string message =
+        absl::StrCat(kBrokenFutureMessage, " (", cause, ")");
+    for (Task& t : in_flight)
+      internal::FailCall(*t.call, MakeError<BrokenProcessPool>(message));
+    for (Task& t : pending)
+      internal::FailCall(*t.call, MakeError<BrokenProcessPool>(message));
     while (!workers_.empty()) {
       Worker* w = workers_.back().get();
       kill(w->pid, SIGKILL);
@@ -651,11 +631,12 @@ class ProcessPoolExecutor::Pool {
         std::lock_guard<std::mutex> lock(mu_);
         --marked_running_;
       }
-      Fail(*in_flight.front().call,
-           MakeError<TimeoutError>(absl::StrCat(
-               "the task ran longer than its timeout of ",
-               absl::FormatDuration(options_.task_timeout), "; worker ", pid,
-               " was killed (", DescribeStatus(status), ") and replaced")));
+      internal::FailCall(
+          *in_flight.front().call,
+          MakeError<TimeoutError>(absl::StrCat(
+              "the task ran longer than its timeout of ",
+              absl::FormatDuration(options_.task_timeout), "; worker ", pid,
+              " was killed (", DescribeStatus(status), ") and replaced")));
       in_flight.pop_front();
       std::lock_guard<std::mutex> lock(mu_);
       for (auto it = in_flight.rbegin(); it != in_flight.rend(); ++it) {
@@ -673,12 +654,12 @@ class ProcessPoolExecutor::Pool {
   mutable std::mutex mu_;
   std::deque<Task> pending_;
   bool shutdown_ = false;
-  std::string broken_;  // what submit throws once the pool is broken
-  std::vector<pid_t> pids_;       // live workers
-  std::vector<int> parent_fds_;   // our ends of their sockets
-  int idle_workers_ = 0;          // Python's _idle_worker_semaphore
-  int marked_running_ = 0;        // RUNNING futures not yet answered
-  int to_spawn_ = 0;              // workers submit asked the manager for
+  std::string broken_;           // what submit throws once the pool is broken
+  std::vector<pid_t> pids_;      // live workers
+  std::vector<int> parent_fds_;  // our ends of their sockets
+  int idle_workers_ = 0;         // Python's _idle_worker_semaphore
+  int marked_running_ = 0;       // RUNNING futures not yet answered
+  int to_spawn_ = 0;             // workers submit asked the manager for
   std::string spawn_error_;
   std::vector<std::unique_ptr<Worker>> adopted_;  // spawned, not yet managed
   std::thread manager_;
@@ -694,7 +675,8 @@ ProcessPoolExecutor::ProcessPoolExecutor(int max_workers)
     : ProcessPoolExecutor(ProcessPoolOptions{.max_workers = max_workers}) {}
 
 ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
-  const int max_workers = CheckedMaxWorkers(options.max_workers);
+  const int max_workers =
+      internal::CheckedMaxWorkers(options.max_workers, internal::UsableCpus());
   pool_ = std::make_unique<Pool>(max_workers, std::move(options));
 }
 

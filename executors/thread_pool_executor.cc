@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
@@ -18,13 +19,16 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "executors/internal/pool_support.h"
 #include "futures/errors.h"
 #include "futures/internal/blocking_hook.h"
 #include "futures/internal/future_state.h"
+#include "futures/internal/spin.h"
 
 namespace cf {
 namespace {
 
+using internal::CancelQueued;
 using internal::WorkItem;
 
 std::atomic<int> pool_counter{0};
@@ -38,44 +42,6 @@ const bool forget_name_in_child = [] {
 
 constexpr char kBrokenMessage[] =
     "A thread initializer failed, the thread pool is not usable anymore";
-
-int UsableCpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-int CheckedMaxWorkers(std::optional<int> max_workers) {
-  if (!max_workers.has_value()) return std::min(32, UsableCpus() + 4);
-  if (*max_workers <= 0) {
-    throw std::invalid_argument("max_workers must be greater than 0");
-  }
-  return *max_workers;
-}
-
-// The outcome of a queued call that will never run: cancelled, and the
-// cancellation acknowledged so that wait() and as_completed() see it (Python's
-// shutdown(cancel_futures=True) leaves it unacknowledged, and wait() then
-// never counts it done).
-void CancelQueued(WorkItem& call) {
-  internal::FutureStateBase& f = call.future();
-  if (f.Cancel() && f.status() == internal::FutureStatus::kCancelled) {
-    f.SetRunningOrNotifyCancel();
-  }
-  call.Drop();
-}
-
-std::string DescribeCurrentException() {
-  std::exception_ptr e = std::current_exception();
-  std::string what;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    what = ex.what();
-  } catch (...) {
-  }
-  return absl::StrCat(internal::ExceptionTypeName(e), ": ", what);
-}
 
 }  // namespace
 
@@ -130,10 +96,9 @@ class ThreadPoolExecutor::Pool final
     if (wait) JoinThreads(from_destructor);
   }
 
-  void BlockUntil(
-      absl::FunctionRef<bool()> done,
-      absl::FunctionRef<bool(const internal::FutureStateBase&)> awaited)
-      override {
+  void BlockUntil(absl::FunctionRef<bool()> done,
+                  absl::FunctionRef<bool(const internal::FutureStateBase&)>
+                      awaited) override {
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
       const std::uint64_t generation = wake_generation_;
@@ -227,8 +192,9 @@ class ThreadPoolExecutor::Pool final
       try {
         initializer_();
       } catch (...) {
-        std::string message = absl::StrCat("Exception in initializer:\n",
-                                           DescribeCurrentException(), "\n");
+        std::string message = absl::StrCat(
+            "Exception in initializer:\n",
+            internal::DescribeException(std::current_exception()), "\n");
         std::fputs(message.c_str(), stderr);
         Break();
         internal::BlockingHook::SetCurrent(nullptr);
@@ -241,11 +207,25 @@ class ThreadPoolExecutor::Pool final
         std::shared_ptr<WorkItem> call = PopLocked();
         lock.unlock();
         RunCall(*call, /*nested=*/false);
-        call.reset();  // drop the call before sleeping (test_no_stale_references)
+        call.reset();  // drop the call before sleeping
+                       // (test_no_stale_references)
         lock.lock();
         continue;
       }
       if (shutdown_ || broken_) break;
+      // One idle worker at a time watches the queue for a moment before
+      // sleeping, so that a call submitted right away needs no wake-up.
+      if (spinning_ == 0) {
+        ++spinning_;
+        lock.unlock();
+        internal::SpinUntil(
+            [this] { return queued_.load(std::memory_order_relaxed) > 0; },
+            std::chrono::microseconds(50));
+        lock.lock();
+        --spinning_;
+        if (!queue_.empty()) continue;
+        if (shutdown_ || broken_) break;
+      }
       ++sleeping_;
       work_cv_.wait(lock);
       --sleeping_;
@@ -265,13 +245,8 @@ class ThreadPoolExecutor::Pool final
     }
     work_cv_.notify_all();
     for (auto& call : pending) {
-      call->Drop();
-      try {
-        call->future().SetException(
-            std::make_exception_ptr(BrokenThreadPool(kBrokenMessage)));
-      } catch (const InvalidStateError&) {
-        CancelQueued(*call);  // it had been cancelled
-      }
+      internal::FailCall(
+          *call, std::make_exception_ptr(BrokenThreadPool(kBrokenMessage)));
     }
   }
 
@@ -301,6 +276,7 @@ class ThreadPoolExecutor::Pool final
   std::vector<std::thread> threads_;
   int sleeping_ = 0;  // threads waiting on work_cv_
   int blocked_ = 0;   // threads waiting on help_cv_
+  int spinning_ = 0;  // idle threads watching queued_ before they sleep
   bool shutdown_ = false;
   bool broken_ = false;
   std::uint64_t wake_generation_ = 0;  // bumped by Wake() and by submit
@@ -314,11 +290,12 @@ ThreadPoolExecutor::ThreadPoolExecutor(int max_workers)
     : ThreadPoolExecutor(ThreadPoolOptions{.max_workers = max_workers}) {}
 
 ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolOptions options) {
-  const int max_workers = CheckedMaxWorkers(options.max_workers);
-  std::string prefix = options.thread_name_prefix.empty()
-                           ? absl::StrCat("ThreadPoolExecutor-",
-                                          pool_counter.fetch_add(1))
-                           : std::move(options.thread_name_prefix);
+  const int max_workers = internal::CheckedMaxWorkers(
+      options.max_workers, std::min(32, internal::UsableCpus() + 4));
+  std::string prefix =
+      options.thread_name_prefix.empty()
+          ? absl::StrCat("ThreadPoolExecutor-", pool_counter.fetch_add(1))
+          : std::move(options.thread_name_prefix);
   pool_ = std::make_shared<Pool>(max_workers, std::move(prefix),
                                  std::move(options.initializer));
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_replace.h"
 #include "futures/errors.h"
 #include "futures/internal/blocking_hook.h"
+#include "futures/internal/spin.h"
 
 namespace cf::internal {
 
@@ -42,6 +43,17 @@ std::string TypeName(const std::type_info& type) {
               "std::string"}});
 }
 
+std::string DescribeException(const std::exception_ptr& e) {
+  std::string what;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+  }
+  return absl::StrCat(ExceptionTypeName(e), ": ", what);
+}
+
 std::string ExceptionTypeName(const std::exception_ptr& e) {
   if (!e) return "nothing";
   try {
@@ -63,16 +75,6 @@ class HookWaker final : public Waiter {
  private:
   BlockingHook* hook_;
 };
-
-std::string WhatOf(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    return ex.what();
-  } catch (...) {
-    return "";
-  }
-}
 
 }  // namespace
 
@@ -126,8 +128,7 @@ void FutureStateBase::Finish(absl::FunctionRef<void()> store) {
     std::lock_guard<std::mutex> lock(mu_);
     FutureStatus s = status_.load(std::memory_order_relaxed);
     if (IsDone(s)) {
-      throw InvalidStateError(
-          absl::StrCat(StatusName(s), ": ", ReprLocked()));
+      throw InvalidStateError(absl::StrCat(StatusName(s), ": ", ReprLocked()));
     }
     store();
     status_.store(FutureStatus::kFinished, std::memory_order_release);
@@ -155,6 +156,10 @@ bool FutureStateBase::Wait(const Deadline& deadline) {
                        [this](const FutureStateBase& f) { return &f == this; });
     }
     if (!IsTerminal(seen)) RemoveWaiter(&waker);
+    return true;
+  }
+  if (!deadline.expired() &&
+      SpinUntil([this] { return done(); }, std::chrono::microseconds(20))) {
     return true;
   }
   std::unique_lock<std::mutex> lock(mu_);
@@ -198,7 +203,7 @@ void FutureStateBase::InvokeCallback(Callback& callback) {
     std::exception_ptr e = std::current_exception();
     std::string message =
         absl::StrCat("exception calling callback for ", Repr(), "\n",
-                     ExceptionTypeName(e), ": ", WhatOf(e), "\n");
+                     DescribeException(e), "\n");
     std::fputs(message.c_str(), stderr);
   }
 }

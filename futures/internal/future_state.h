@@ -54,6 +54,8 @@ inline bool IsDone(FutureStatus s) {
 // The demangled type name of a C++ type, or of the exception held by `e`.
 std::string TypeName(const std::type_info& type);
 std::string ExceptionTypeName(const std::exception_ptr& e);
+// "std::runtime_error: boom", as Python prints an exception's last line.
+std::string DescribeException(const std::exception_ptr& e);
 
 class FutureStateBase;
 
