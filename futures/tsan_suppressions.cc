@@ -1,5 +1,6 @@
-// ThreadSanitizer suppressions for cf's tests, compiled in (TSan asks the
-// program for them), so they apply wherever the tests run.
+// ThreadSanitizer suppressions for programs that use cf, compiled in (TSan
+// asks the program for them). Link @cf//futures:tsan_suppressions into a
+// TSan build of your program; cf's own tests and examples do.
 //
 // Debian's libstdc++ is not built with -fsanitize=thread, so TSan cannot see
 // the atomic reference count that std::exception_ptr keeps inside it. When a
