@@ -24,14 +24,22 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
+#include "executors/internal/chunk_call.h"
 #include "executors/internal/work_item.h"
 #include "executors/map_result.h"
 #include "futures/future.h"
 #include "futures/internal/deadline.h"
 
 namespace cf {
+
+class Executor;
+
 namespace internal {
+
+template <class R, class Fn, class... Views>
+class MapSubmitter;
 
 // What `fn(args...)` returns when an executor calls it: with copies of the
 // arguments, as rvalues (as std::thread does, and Python's submit in effect).
@@ -53,8 +61,8 @@ class Executor {
   // shutdown") after shutdown(), and the executor's Broken* error once it is
   // broken.
   template <class F, class... Args>
-    requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
-  Future<internal::CallResult<F, Args...>> submit(F&& fn, Args&&... args) {
+  requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
+      Future<internal::CallResult<F, Args...>> submit(F&& fn, Args&&... args) {
     using R = internal::CallResult<F, Args...>;
     auto call = std::make_shared<
         internal::CallState<R, std::decay_t<F>, std::decay_t<Args>...>>(
@@ -85,7 +93,8 @@ class Executor {
   }
   template <class F, std::ranges::input_range R1, std::ranges::input_range R2,
             std::ranges::input_range R3, std::ranges::input_range R4>
-  auto map(F&& fn, R1&& r1, R2&& r2, R3&& r3, R4&& r4, MapOptions options = {}) {
+  auto map(F&& fn, R1&& r1, R2&& r2, R3&& r3, R4&& r4,
+           MapOptions options = {}) {
     return MapImpl(std::forward<F>(fn), options, std::forward<R1>(r1),
                    std::forward<R2>(r2), std::forward<R3>(r3),
                    std::forward<R4>(r4));
@@ -104,10 +113,16 @@ class Executor {
  protected:
   // Queues a call. Throws like submit().
   virtual void Submit(std::shared_ptr<internal::WorkItem> call) = 0;
+  // Whether map() sends .chunksize inputs per task (process pools do; for
+  // threads Python ignores chunksize).
+  virtual bool ChunksMap() const { return false; }
 
  private:
   template <class F, class... Ranges>
   auto MapImpl(F&& fn, const MapOptions& options, Ranges&&... ranges);
+
+  template <class R, class Fn, class... Views>
+  friend class internal::MapSubmitter;
 
   // Lets a MapResult that outlives this executor stop submitting (Python
   // holds the executor through a weakref there).
@@ -116,42 +131,70 @@ class Executor {
 
 namespace internal {
 
-// Pulls zipped inputs and submits one call per tuple; lives on the heap so
-// that the iterators into its views stay valid.
+// Pulls zipped inputs and submits one call per tuple, or one chunk of calls
+// per `chunksize` tuples; lives on the heap so that the iterators into its
+// views stay valid.
 template <class R, class Fn, class... Views>
 class MapSubmitter {
  public:
-  MapSubmitter(std::weak_ptr<Executor*> executor, Fn fn, Views... views)
+  MapSubmitter(std::weak_ptr<Executor*> executor, int chunksize, Fn fn,
+               Views... views)
       : executor_(std::move(executor)),
+        chunksize_(chunksize),
         fn_(std::move(fn)),
         views_(std::move(views)...),
         iterators_(std::apply(
-            [](auto&... v) { return std::make_tuple(std::ranges::begin(v)...); },
+            [](auto&... v) {
+              return std::make_tuple(std::ranges::begin(v)...);
+            },
             views_)) {}
 
-  std::optional<Future<R>> operator()() {
+  // The futures of the next call or chunk; empty once the inputs (or the
+  // executor) are gone.
+  std::vector<Future<R>> operator()() {
     return Next(std::index_sequence_for<Views...>());
   }
 
  private:
+  using Item =
+      std::tuple<std::decay_t<std::ranges::range_reference_t<Views>>...>;
+
   template <std::size_t... I>
-  std::optional<Future<R>> Next(std::index_sequence<I...>) {
-    if constexpr (sizeof...(I) == 0) {
-      return std::nullopt;
-    } else {
-      if (((std::get<I>(iterators_) == std::ranges::end(std::get<I>(views_))) ||
-           ...)) {
-        return std::nullopt;
+  bool AtEnd(std::index_sequence<I...>) const {
+    return sizeof...(I) == 0 || ((std::get<I>(iterators_) ==
+                                  std::ranges::end(std::get<I>(views_))) ||
+                                 ...);
+  }
+
+  template <std::size_t... I>
+  std::vector<Future<R>> Next(std::index_sequence<I...> indices) {
+    std::vector<Future<R>> futures;
+    if (AtEnd(indices)) return futures;
+    std::shared_ptr<Executor*> executor = executor_.lock();
+    if (!executor) return futures;
+    if constexpr (sizeof...(I) > 0) {
+      if (chunksize_ <= 1) {
+        futures.push_back(
+            (*executor)->submit(fn_, *std::get<I>(iterators_)...));
+        (++std::get<I>(iterators_), ...);
+        return futures;
       }
-      std::shared_ptr<Executor*> executor = executor_.lock();
-      if (!executor) return std::nullopt;
-      Future<R> f = (*executor)->submit(fn_, *std::get<I>(iterators_)...);
-      (++std::get<I>(iterators_), ...);
-      return f;
+      std::vector<Item> items;
+      while (static_cast<int>(items.size()) < chunksize_ && !AtEnd(indices)) {
+        items.emplace_back(*std::get<I>(iterators_)...);
+        (++std::get<I>(iterators_), ...);
+      }
+      auto chunk = std::make_shared<ChunkCallState<
+          R, Fn, std::decay_t<std::ranges::range_reference_t<Views>>...>>(
+          fn_, std::move(items));
+      futures = chunk->elements();
+      (*executor)->Submit(std::move(chunk));
     }
+    return futures;
   }
 
   std::weak_ptr<Executor*> executor_;
+  const int chunksize_;  // 1: no chunks
   Fn fn_;
   std::tuple<Views...> views_;
   std::tuple<std::ranges::iterator_t<Views>...> iterators_;
@@ -165,19 +208,24 @@ auto Executor::MapImpl(F&& fn, const MapOptions& options, Ranges&&... ranges) {
   if (options.buffersize.has_value() && *options.buffersize <= 0) {
     throw std::invalid_argument("buffersize must be None or > 0");
   }
+  if (ChunksMap() && options.chunksize < 1) {
+    throw std::invalid_argument("chunksize must be >= 1.");
+  }
   internal::Deadline deadline = internal::Deadline::After(options.timeout);
-  using Submitter = internal::MapSubmitter<R, std::decay_t<F>,
-                                           std::views::all_t<Ranges>...>;
+  using Submitter =
+      internal::MapSubmitter<R, std::decay_t<F>, std::views::all_t<Ranges>...>;
   auto submitter = std::make_unique<Submitter>(
-      self_, std::forward<F>(fn), std::views::all(std::forward<Ranges>(ranges))...);
+      self_, ChunksMap() ? options.chunksize : 1, std::forward<F>(fn),
+      std::views::all(std::forward<Ranges>(ranges))...);
   std::deque<Future<R>> submitted;
+  // With a buffer, that many tasks (calls, or chunks) run ahead.
   const std::size_t limit = options.buffersize.has_value()
                                 ? static_cast<std::size_t>(*options.buffersize)
                                 : static_cast<std::size_t>(-1);
-  while (submitted.size() < limit) {
-    std::optional<Future<R>> f = (*submitter)();
-    if (!f) break;
-    submitted.push_back(std::move(*f));
+  for (std::size_t tasks = 0; tasks < limit; ++tasks) {
+    std::vector<Future<R>> next = (*submitter)();
+    if (next.empty()) break;
+    for (Future<R>& f : next) submitted.push_back(std::move(f));
   }
   typename MapResult<R>::Submitter more;
   if (options.buffersize.has_value()) {

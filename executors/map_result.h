@@ -25,6 +25,7 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
@@ -55,9 +56,9 @@ class MapResult {
                 "submit() for functions returning void");
 
  public:
-  // Submits the call for the next input; nullopt when the inputs are
-  // exhausted (or the executor is gone).
-  using Submitter = absl::AnyInvocable<std::optional<Future<R>>()>;
+  // Submits the next task (a call, or a chunk of calls) and returns its
+  // futures; none when the inputs are exhausted (or the executor is gone).
+  using Submitter = absl::AnyInvocable<std::vector<Future<R>>()>;
 
   class iterator {
    public:
@@ -122,9 +123,9 @@ class MapResult {
   Future<R> Pop() {
     started_ = true;
     if (more_) {
-      std::optional<Future<R>> f;
+      std::vector<Future<R>> more;
       try {
-        f = more_();
+        more = more_();
       } catch (...) {
         // Submitting failed (say, after shutdown): like Python's generator,
         // the iteration ends here and cancels what it holds.
@@ -133,11 +134,8 @@ class MapResult {
         error_ = std::current_exception();
         throw;
       }
-      if (f) {
-        futures_.push_back(std::move(*f));
-      } else {
-        more_ = nullptr;
-      }
+      if (more.empty()) more_ = nullptr;
+      for (Future<R>& f : more) futures_.push_back(std::move(f));
     }
     Future<R> f = std::move(futures_.front());
     futures_.pop_front();

@@ -285,7 +285,7 @@ class ProcessPoolExecutor::Pool {
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
     pids_.push_back(pid);
     parent_fds_.push_back(fds[0]);
-    adopted_.push_back(std::make_unique<Worker>(pid, fds[0], key_));
+    workers_.push_back(std::make_unique<Worker>(pid, fds[0], key_));
   }
 
   void ManagerMain() {
@@ -303,8 +303,6 @@ class ProcessPoolExecutor::Pool {
             cannot_start = true;
             break;
           }
-          for (auto& w : adopted_) workers_.push_back(std::move(w));
-          adopted_.clear();
           DispatchLocked(dropped);
           if (to_spawn_ == 0) break;
         }
@@ -362,10 +360,7 @@ class ProcessPoolExecutor::Pool {
       }
       CheckDeadlines();
     }
-    // Broken, or shut down with every worker gone.
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& w : adopted_) workers_.push_back(std::move(w));
-    adopted_.clear();
+    // Here the pool is broken, or shut down with every worker gone.
   }
 
   bool BrokenNow() {
@@ -661,11 +656,10 @@ class ProcessPoolExecutor::Pool {
   int marked_running_ = 0;       // RUNNING futures not yet answered
   int to_spawn_ = 0;             // workers submit asked the manager for
   std::string spawn_error_;
-  std::vector<std::unique_ptr<Worker>> adopted_;  // spawned, not yet managed
   std::thread manager_;
   std::mutex join_mu_;
 
-  // Manager thread only (workers_ also under mu_ where submit reads it).
+  // The manager thread's alone.
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Worker>> graveyard_;  // removed this turn
   std::string corrupt_;  // why the worker being read was killed, if it was

@@ -141,6 +141,7 @@ class ProcessPoolExecutor final : public Executor {
 
  protected:
   void Submit(std::shared_ptr<internal::WorkItem> call) override;
+  bool ChunksMap() const override { return true; }
 
  private:
   class Pool;

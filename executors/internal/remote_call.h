@@ -12,16 +12,6 @@
 #ifndef CF_EXECUTORS_INTERNAL_REMOTE_CALL_H_
 #define CF_EXECUTORS_INTERNAL_REMOTE_CALL_H_
 
-#include <cstdint>
-#include <ostream>
-#include <istream>
-#include <stdexcept>
-#include <string>
-#include <string_view>
-#include <tuple>
-#include <type_traits>
-#include <utility>
-
 #include <cereal/archives/binary.hpp>
 #include <cereal/types/array.hpp>
 #include <cereal/types/chrono.hpp>
@@ -39,9 +29,21 @@
 #include <cereal/types/utility.hpp>
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
+#include <cstdint>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "executors/internal/byte_stream.h"
 #include "executors/internal/code_address.h"
+#include "executors/internal/remote_exception.h"
 
 namespace cf::internal {
 
@@ -59,19 +61,19 @@ bool IsRegisteredEntry(RemoteEntry entry);
 
 template <class F>
 inline constexpr bool kIsFunctionPointer =
-    std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
+    std::is_pointer_v<F>&& std::is_function_v<std::remove_pointer_t<F>>;
 
 // A captureless lambda or an empty functor: its type alone is the function.
 template <class F>
 inline constexpr bool kIsStatelessCallable =
-    std::is_class_v<F> && std::is_empty_v<F> &&
-    std::is_default_constructible_v<F> && std::is_trivially_copyable_v<F>;
+    std::is_class_v<F>&& std::is_empty_v<F>&&
+        std::is_default_constructible_v<F>&& std::is_trivially_copyable_v<F>;
 
 template <class T>
 inline constexpr bool kIsSerializable =
-    cereal::traits::is_output_serializable<T, OutputArchive>::value &&
-    cereal::traits::is_input_serializable<T, InputArchive>::value &&
-    std::is_default_constructible_v<T>;
+    cereal::traits::is_output_serializable<T, OutputArchive>::value&&
+        cereal::traits::is_input_serializable<T, InputArchive>::value&&
+            std::is_default_constructible_v<T>;
 
 template <class R, class F, class... Args>
 struct RemoteCallTraits {
@@ -132,6 +134,25 @@ struct RemoteEntryFor {
   static inline const bool registered = RegisterEntry(&Run);
 };
 
+// Where a function pointer points, for the worker; nothing for a
+// captureless lambda, whose type is all it takes. Throws
+// std::invalid_argument if `fn` is not code of a loaded object.
+template <class F>
+CodeAddress DescribeFunction(const F& fn) {
+  if constexpr (kIsFunctionPointer<F>) {
+    std::optional<CodeAddress> where =
+        DescribeAddress(reinterpret_cast<std::uintptr_t>(fn));
+    if (!where) {
+      throw std::invalid_argument(
+          "the function pointer does not point into the code of a loaded "
+          "object, so a worker process cannot call it");
+    }
+    return std::move(*where);
+  } else {
+    return CodeAddress{};
+  }
+}
+
 // Serializes a call to `fn(args...)` for a worker process into `*out`.
 // Throws std::invalid_argument if `fn` is not code of a loaded object.
 template <class R, class F, class... Args>
@@ -142,22 +163,70 @@ void EncodeCall(const F& fn, const std::tuple<Args...>& args,
   (void)Entry::registered;  // odr-use: instantiates the registration
   static const CodeAddress entry =
       DescribeAddress(reinterpret_cast<std::uintptr_t>(&Entry::Run)).value();
-  CodeAddress function;
-  if constexpr (kIsFunctionPointer<F>) {
-    std::optional<CodeAddress> where =
-        DescribeAddress(reinterpret_cast<std::uintptr_t>(fn));
-    if (!where) {
-      throw std::invalid_argument(
-          "the function pointer does not point into the code of a loaded "
-          "object, so a worker process cannot call it");
-    }
-    function = std::move(*where);
-  }
+  const CodeAddress function = DescribeFunction(fn);
   StringSink sink(out);
   std::ostream stream(&sink);
   OutputArchive archive(stream);
   archive(entry, function);
   std::apply([&](const auto&... a) { (archive(a), ...); }, args);
+}
+
+// A chunk of calls to one function, for map(chunksize=n) on a process pool:
+// one frame carries n argument tuples and brings back n outcomes, each the
+// serialized result or the exception (so one failing element loses no other
+// element's result, as in CPython main).
+template <class R, class F, class... Args>
+struct RemoteChunkEntryFor {
+  static void Run(std::uintptr_t fn, InputArchive& in, std::string* out) {
+    std::uint64_t n = 0;
+    in(n);
+    StringSink sink(out);
+    std::ostream stream(&sink);
+    OutputArchive archive(stream);
+    archive(n);
+    F function = RemoteEntryFor<R, F, Args...>::MakeFunction(fn);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      std::tuple<Args...> args;
+      std::apply([&](auto&... a) { (in(a), ...); }, args);
+      std::optional<R> result;
+      RemoteException failure;
+      {
+        ScopedThrowCapture capture;
+        try {
+          result.emplace(std::apply(function, std::move(args)));
+        } catch (...) {
+          failure = CaptureCurrentException();
+        }
+      }
+      archive(result.has_value());
+      if (result.has_value()) {
+        archive(*result);
+      } else {
+        archive(failure);
+      }
+    }
+  }
+
+  static inline const bool registered = RegisterEntry(&Run);
+};
+
+// Serializes a chunk of calls to `fn`, one per tuple of `items`.
+template <class R, class F, class... Args>
+void EncodeChunk(const F& fn, const std::vector<std::tuple<Args...>>& items,
+                 std::string* out) {
+  using Entry = RemoteChunkEntryFor<R, F, Args...>;
+  static_assert(RemoteCallTraits<R, F, Args...>::kRemotable);
+  (void)Entry::registered;
+  static const CodeAddress entry =
+      DescribeAddress(reinterpret_cast<std::uintptr_t>(&Entry::Run)).value();
+  const CodeAddress function = DescribeFunction(fn);
+  StringSink sink(out);
+  std::ostream stream(&sink);
+  OutputArchive archive(stream);
+  archive(entry, function, static_cast<std::uint64_t>(items.size()));
+  for (const auto& item : items) {
+    std::apply([&](const auto&... a) { (archive(a), ...); }, item);
+  }
 }
 
 // In a worker: runs the call encoded by EncodeCall and writes its serialized

@@ -579,3 +579,15 @@ TEST(ExecutorMapTest, MapAfterShutdownRaisesAtTheCall) {
 }
 
 }  // namespace
+
+// CPython: chunksize is ignored by ThreadPoolExecutor (only process pools
+// validate and use it).
+TEST(ExecutorMapTest, ThreadPoolIgnoresChunksize) {
+  cf::ThreadPoolExecutor executor(2);
+  std::vector<int> got;
+  for (int r : executor.map([](int x) { return x + 1; }, std::vector<int>{1, 2, 3},
+                            {.chunksize = -1})) {
+    got.push_back(r);
+  }
+  EXPECT_EQ(got, (std::vector<int>{2, 3, 4}));
+}

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
+#include <ranges>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -342,6 +344,93 @@ TEST(ProcessPoolTest, ThousandsOfTasksAtOnceDoNotDeadlock) {  // gh-105829
   for (int i = 0; i < 5000; ++i) {
     EXPECT_EQ(fs[i].result(absl::Seconds(60))[0], static_cast<char>('a' + i % 26));
   }
+}
+
+}  // namespace
+
+namespace {
+
+long long Pow(int base, int exp) {
+  long long r = 1;
+  for (int i = 0; i < exp % 8; ++i) r *= base;
+  return r;
+}
+
+std::pair<int, int> Divmod(int a, int b) {
+  if (b == 0) throw std::domain_error("integer division or modulo by zero");
+  return {a / b, a % b};
+}
+
+TEST(ProcessPoolMapTest, ChunkedMapEqualsSerialMap) {  // CPython test_map_chunksize
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<int> r(40);
+  std::iota(r.begin(), r.end(), 0);
+  for (int chunksize : {1, 6, 40, 50}) {
+    std::vector<long long> got;
+    for (long long v : pool.map(Pow, r, r, {.chunksize = chunksize})) got.push_back(v);
+    ASSERT_EQ(got.size(), 40u) << chunksize;
+    for (int i = 0; i < 40; ++i) EXPECT_EQ(got[i], Pow(i, i)) << chunksize;
+  }
+}
+
+TEST(ProcessPoolMapTest, ChunksizeBelowOneIsInvalid) {
+  cf::ProcessPoolExecutor pool(1);
+  std::vector<int> r = {1, 2};
+  for (int chunksize : {0, -1}) {
+    try {
+      pool.map(Square, r, {.chunksize = chunksize});
+      FAIL() << "expected std::invalid_argument";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_STREQ(e.what(), "chunksize must be >= 1.");
+    }
+  }
+}
+
+// CPython main's test_map_exception with chunksize=3: an element's exception
+// surfaces at its position, and its chunk neighbours' results are kept.
+TEST(ProcessPoolMapTest, ChunkedMapKeepsResultsAroundAnException) {
+  cf::ProcessPoolExecutor pool(2);
+  std::vector<int> a = {5, 5, 5, 5};
+  std::vector<int> b = {2, 0, 3, 5};
+  auto results = pool.map(Divmod, a, b, {.chunksize = 3});
+  auto it = results.begin();
+  EXPECT_EQ(*it, std::make_pair(2, 1));
+  ++it;
+  EXPECT_THROW(*it, std::domain_error);
+  ++it;
+  EXPECT_EQ(*it, std::make_pair(1, 2));
+  ++it;
+  EXPECT_EQ(*it, std::make_pair(1, 0));
+  ++it;
+  EXPECT_TRUE(it == results.end());
+}
+
+TEST(ProcessPoolMapTest, CrashInAChunkFailsEveryElementOfIt) {
+  cf::ProcessPoolExecutor pool(1);
+  std::vector<int> inputs = {1, 2, -1, 4};
+  auto results = pool.map(
+      [](int x) {
+        if (x < 0) raise(SIGSEGV);
+        return x;
+      },
+      inputs, {.chunksize = 4});
+  int broken = 0;
+  for (auto it = results.begin(); it != results.end(); ++it) {
+    try {
+      (void)*it;
+    } catch (const cf::BrokenProcessPool&) {
+      ++broken;
+    }
+  }
+  EXPECT_EQ(broken, 4);
+}
+
+TEST(ProcessPoolMapTest, BufferedChunkedMapOverAnInfiniteRange) {
+  cf::ProcessPoolExecutor pool(2);
+  auto results = pool.map(Square, std::views::iota(0),
+                          {.chunksize = 5, .buffersize = 2});
+  auto it = results.begin();
+  for (int i = 0; i < 23; ++i, ++it) EXPECT_EQ(*it, i * i);
 }
 
 }  // namespace
