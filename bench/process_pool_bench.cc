@@ -3,23 +3,17 @@
 // one run on one machine. Python's ProcessPoolExecutor is measured by
 // bench/python_executors.py on the same machine.
 //   ./bazelw run -c opt //bench:process_pool_bench
+#include <benchmark/benchmark.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdint>
-#include <numeric>
-#include <vector>
-
-#include <benchmark/benchmark.h>
-
+#include "bench/cf_workloads.h"
 #include "cf.h"
 
 namespace {
 
 constexpr int kWorkers = 2;
-
-int Noop(int x) { return x; }
 
 // The floor: one byte-sized message each way between two processes.
 void BM_RoundTrip_BareSocketpairPingPong(benchmark::State& state) {
@@ -52,40 +46,20 @@ BENCHMARK(BM_RoundTrip_BareSocketpairPingPong)->UseRealTime();
 
 void BM_RoundTrip_CfProcessPool(benchmark::State& state) {
   cf::ProcessPoolExecutor pool(1);
-  pool.submit(Noop, 0).result();  // the worker is started
-  int i = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(pool.submit(Noop, ++i).result());
+  cf_bench::RoundTrip(state, pool);
 }
 BENCHMARK(BM_RoundTrip_CfProcessPool)->UseRealTime();
 
 void BM_Throughput_CfProcessPoolSubmit(benchmark::State& state) {
-  constexpr int kBatch = 10000;
   cf::ProcessPoolExecutor pool(kWorkers);
-  std::vector<cf::Future<int>> futures;
-  futures.reserve(kBatch);
-  for (auto _ : state) {
-    futures.clear();
-    for (int i = 0; i < kBatch; ++i) futures.push_back(pool.submit(Noop, i));
-    std::int64_t sum = 0;
-    for (auto& f : futures) sum += f.result();
-    benchmark::DoNotOptimize(sum);
-  }
-  state.SetItemsProcessed(state.iterations() * kBatch);
+  cf_bench::SubmitBatchThenWait(state, pool);
 }
 BENCHMARK(BM_Throughput_CfProcessPoolSubmit)->UseRealTime();
 
+// Argument: the chunksize.
 void BM_Throughput_CfProcessPoolMap(benchmark::State& state) {
-  const int chunksize = static_cast<int>(state.range(0));
-  constexpr int kBatch = 10000;
   cf::ProcessPoolExecutor pool(kWorkers);
-  std::vector<int> inputs(kBatch);
-  std::iota(inputs.begin(), inputs.end(), 0);
-  for (auto _ : state) {
-    std::int64_t sum = 0;
-    for (int r : pool.map(Noop, inputs, {.chunksize = chunksize})) sum += r;
-    benchmark::DoNotOptimize(sum);
-  }
-  state.SetItemsProcessed(state.iterations() * kBatch);
+  cf_bench::MapBatch(state, pool, static_cast<int>(state.range(0)));
 }
 BENCHMARK(BM_Throughput_CfProcessPoolMap)->Arg(1)->Arg(1000)->UseRealTime();
 

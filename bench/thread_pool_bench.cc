@@ -7,9 +7,13 @@
 // batch of no-op tasks and then waits for each; round trip submits one task
 // and waits for it. Run it optimized:
 //   ./bazelw run -c opt //bench:thread_pool_bench
+#include <benchmark/benchmark.h>
+#include <oneapi/tbb/task_arena.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <cstdint>
 #include <future>
@@ -18,49 +22,28 @@
 #include <thread>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <oneapi/tbb/task_arena.h>
-
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/cf_workloads.h"
 #include "cf.h"
 
 namespace {
 
 constexpr int kWorkers = 2;
-constexpr int kBatch = 10000;
-
-int Noop(int x) { return x; }
+using cf_bench::kBatch;
+using cf_bench::Noop;
 
 // --- Throughput: submit a batch, then wait for every result. ---------------
 
 void BM_Throughput_Cf(benchmark::State& state) {
   cf::ThreadPoolExecutor pool(kWorkers);
-  std::vector<cf::Future<int>> futures;
-  futures.reserve(kBatch);
-  for (auto _ : state) {
-    futures.clear();
-    for (int i = 0; i < kBatch; ++i) futures.push_back(pool.submit(Noop, i));
-    std::int64_t sum = 0;
-    for (auto& f : futures) sum += f.result();
-    benchmark::DoNotOptimize(sum);
-  }
-  state.SetItemsProcessed(state.iterations() * kBatch);
+  cf_bench::SubmitBatchThenWait(state, pool);
 }
 BENCHMARK(BM_Throughput_Cf)->UseRealTime();
 
 void BM_Throughput_CfMap(benchmark::State& state) {
   cf::ThreadPoolExecutor pool(kWorkers);
-  std::vector<int> inputs(kBatch);
-  for (int i = 0; i < kBatch; ++i) inputs[i] = i;
-  for (auto _ : state) {
-    std::int64_t sum = 0;
-    for (int r : pool.map(Noop, inputs)) sum += r;
-    benchmark::DoNotOptimize(sum);
-  }
-  state.SetItemsProcessed(state.iterations() * kBatch);
+  cf_bench::MapBatch(state, pool);
 }
 BENCHMARK(BM_Throughput_CfMap)->UseRealTime();
 
@@ -89,7 +72,8 @@ void PackagedTaskThroughput(benchmark::State& state, Post post) {
   for (auto _ : state) {
     futures.clear();
     for (int i = 0; i < kBatch; ++i) {
-      auto task = std::make_shared<std::packaged_task<int()>>([i] { return Noop(i); });
+      auto task =
+          std::make_shared<std::packaged_task<int()>>([i] { return Noop(i); });
       futures.push_back(task->get_future());
       post([task] { (*task)(); });
     }
@@ -117,8 +101,7 @@ BENCHMARK(BM_Throughput_TbbTaskArena)->UseRealTime();
 
 void BM_RoundTrip_Cf(benchmark::State& state) {
   cf::ThreadPoolExecutor pool(kWorkers);
-  int i = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(pool.submit(Noop, ++i).result());
+  cf_bench::RoundTrip(state, pool);
 }
 BENCHMARK(BM_RoundTrip_Cf)->UseRealTime();
 
@@ -135,7 +118,8 @@ void PackagedTaskRoundTrip(benchmark::State& state, Post post) {
   int i = 0;
   for (auto _ : state) {
     ++i;
-    auto task = std::make_shared<std::packaged_task<int()>>([i] { return Noop(i); });
+    auto task =
+        std::make_shared<std::packaged_task<int()>>([i] { return Noop(i); });
     std::future<int> f = task->get_future();
     post([task] { (*task)(); });
     benchmark::DoNotOptimize(f.get());

@@ -10,9 +10,12 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cf.h"
+#include "tests/process/process_test_util.h"
 #include "gtest/gtest.h"
 
 namespace {
+
+using cf_process_test::IsAlive;
 
 int Pid() { return static_cast<int>(getpid()); }
 int Sleep(int ms) {
@@ -20,17 +23,6 @@ int Sleep(int ms) {
   return ms;
 }
 
-bool IsAlive(pid_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return false;
-  char state = '?';
-  int ignored;
-  char comm[256];
-  int n = std::fscanf(f, "%d %255s %c", &ignored, comm, &state);
-  std::fclose(f);
-  return n == 3 && state != 'Z' && state != 'X';
-}
 
 TEST(ParentDeathTest, WorkersExitWhenTheParentIsKilled) {
   int pipe_fds[2];

@@ -20,10 +20,13 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cf.h"
+#include "tests/process/process_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace {
+
+using cf_process_test::IsAlive;
 
 using ::testing::HasSubstr;
 
@@ -55,18 +58,6 @@ int KillSelf() {
 int SleepMs(int ms) {
   absl::SleepFor(absl::Milliseconds(ms));
   return ms;
-}
-bool IsAlive(pid_t pid) {
-  // A zombie is dead too: look at the state letter in /proc.
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return false;
-  char state = '?';
-  int ignored_pid;
-  char comm[256];
-  int n = std::fscanf(f, "%d %255s %c", &ignored_pid, comm, &state);
-  std::fclose(f);
-  return n == 3 && state != 'Z' && state != 'X';
 }
 int CountOpenFds() {
   int n = 0;

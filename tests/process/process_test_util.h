@@ -1,0 +1,27 @@
+// Helpers shared by the process-pool tests.
+#ifndef CF_TESTS_PROCESS_PROCESS_TEST_UTIL_H_
+#define CF_TESTS_PROCESS_PROCESS_TEST_UTIL_H_
+
+#include <sys/types.h>
+
+#include <cstdio>
+#include <string>
+
+namespace cf_process_test {
+
+// Whether `pid` is a running process; a zombie counts as dead.
+inline bool IsAlive(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return false;
+  char state = '?';
+  int ignored_pid;
+  char comm[256];
+  const int n = std::fscanf(f, "%d %255s %c", &ignored_pid, comm, &state);
+  std::fclose(f);
+  return n == 3 && state != 'Z' && state != 'X';
+}
+
+}  // namespace cf_process_test
+
+#endif  // CF_TESTS_PROCESS_PROCESS_TEST_UTIL_H_
