@@ -18,6 +18,7 @@
 #define CF_CF_H_
 
 #include "executors/executor.h"              // IWYU pragma: export
+#include "executors/init.h"                  // IWYU pragma: export
 #include "executors/map_result.h"            // IWYU pragma: export
 #include "executors/process_pool_executor.h"  // IWYU pragma: export
 #include "executors/remote_error.h"          // IWYU pragma: export

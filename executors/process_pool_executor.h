@@ -46,8 +46,12 @@ class BrokenProcessPool : public BrokenExecutor {
 };
 
 // How worker processes are started.
+// kSpawn and kForkServer re-execute this program, so main() must call
+// cf::Init(argc, argv) first (executors/init.h).
 enum class StartMethod {
-  kFork,  // a copy of the parent: needs nothing from the user
+  kFork,        // a copy of the parent: needs nothing from the user
+  kSpawn,       // each worker a fresh run of this program
+  kForkServer,  // a fresh run of this program forks the workers
 };
 
 // What a worker's death does to the pool.

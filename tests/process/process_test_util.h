@@ -6,6 +6,9 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
+
+#include "cf.h"
 
 namespace cf_process_test {
 
@@ -20,6 +23,23 @@ inline bool IsAlive(pid_t pid) {
   const int n = std::fscanf(f, "%d %255s %c", &ignored_pid, comm, &state);
   std::fclose(f);
   return n == 3 && state != 'Z' && state != 'X';
+}
+
+// The start methods every process-pool test runs under.
+inline std::vector<cf::StartMethod> StartMethods() {
+  return {cf::StartMethod::kFork};
+}
+
+inline std::string StartMethodName(cf::StartMethod method) {
+  switch (method) {
+    case cf::StartMethod::kFork:
+      return "Fork";
+    case cf::StartMethod::kSpawn:
+      return "Spawn";
+    case cf::StartMethod::kForkServer:
+      return "ForkServer";
+  }
+  return "Unknown";
 }
 
 }  // namespace cf_process_test
