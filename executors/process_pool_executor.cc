@@ -108,13 +108,15 @@ class ProcessPoolExecutor::Pool {
   }
 
   int max_workers() const { return max_workers_; }
+  StartMethod start_method() const { return *options_.start_method; }
+  absl::Duration task_timeout() const { return options_.task_timeout; }
 
   int num_workers() const {
     std::lock_guard<std::mutex> lock(mu_);
     return static_cast<int>(pids_.size());
   }
 
-  void Submit(std::shared_ptr<WorkItem> call) {
+  void Submit(std::shared_ptr<WorkItem> call, absl::Duration timeout) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ThrowIfClosedLocked();
@@ -136,6 +138,7 @@ class ProcessPoolExecutor::Pool {
                             &task.frame);
     }
     task.call = std::move(call);
+    task.timeout = timeout;
     {
       std::lock_guard<std::mutex> lock(mu_);
       ThrowIfClosedLocked();
@@ -187,6 +190,7 @@ class ProcessPoolExecutor::Pool {
     std::shared_ptr<WorkItem> call;
     std::string frame;
     bool running = false;  // its future is RUNNING (counted in marked_running_)
+    absl::Duration timeout = absl::InfiniteDuration();  // from when it starts
   };
 
   struct Worker {
@@ -394,7 +398,7 @@ class ProcessPoolExecutor::Pool {
         w->out.append(task.frame);
         task.frame.clear();
         task.frame.shrink_to_fit();
-        w->head_deadline = Deadline::After(options_.task_timeout);
+        if (w->in_flight.empty()) w->head_deadline = Deadline::After(task.timeout);
         w->in_flight.push_back(std::move(task));
         break;
       }
@@ -472,7 +476,9 @@ class ProcessPoolExecutor::Pool {
       }
       Task task = std::move(w.in_flight.front());
       w.in_flight.pop_front();
-      w.head_deadline = Deadline::After(options_.task_timeout);
+      if (!w.in_flight.empty()) {
+        w.head_deadline = Deadline::After(w.in_flight.front().timeout);
+      }
       {
         std::lock_guard<std::mutex> lock(mu_);
         --marked_running_;
@@ -630,7 +636,7 @@ class ProcessPoolExecutor::Pool {
           *in_flight.front().call,
           MakeError<TimeoutError>(absl::StrCat(
               "the task ran longer than its timeout of ",
-              absl::FormatDuration(options_.task_timeout), "; worker ", pid,
+              absl::FormatDuration(in_flight.front().timeout), "; worker ", pid,
               " was killed (", DescribeStatus(status), ") and replaced")));
       in_flight.pop_front();
       std::lock_guard<std::mutex> lock(mu_);
@@ -671,6 +677,22 @@ ProcessPoolExecutor::ProcessPoolExecutor(int max_workers)
 ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
   const int max_workers =
       internal::CheckedMaxWorkers(options.max_workers, internal::UsableCpus());
+  if (options.max_tasks_per_child.has_value()) {
+    if (*options.max_tasks_per_child <= 0) {
+      throw std::invalid_argument("max_tasks_per_child must be >= 1");
+    }
+    if (options.start_method == StartMethod::kFork) {
+      throw std::invalid_argument(
+          "max_tasks_per_child is incompatible with the 'fork' start method; "
+          "supply a different start_method (cf::StartMethod::kSpawn or "
+          "cf::StartMethod::kForkServer).");
+    }
+  }
+  if (!options.start_method.has_value()) {
+    options.start_method = options.max_tasks_per_child.has_value()
+                               ? StartMethod::kSpawn
+                               : StartMethod::kFork;
+  }
   pool_ = std::make_unique<Pool>(max_workers, std::move(options));
 }
 
@@ -684,10 +706,18 @@ void ProcessPoolExecutor::terminate_workers() { pool_->SignalWorkers(SIGTERM); }
 void ProcessPoolExecutor::kill_workers() { pool_->SignalWorkers(SIGKILL); }
 
 int ProcessPoolExecutor::max_workers() const { return pool_->max_workers(); }
+StartMethod ProcessPoolExecutor::start_method() const {
+  return pool_->start_method();
+}
 int ProcessPoolExecutor::num_workers() const { return pool_->num_workers(); }
 
 void ProcessPoolExecutor::Submit(std::shared_ptr<internal::WorkItem> call) {
-  pool_->Submit(std::move(call));
+  pool_->Submit(std::move(call), pool_->task_timeout());
+}
+
+void ProcessPoolExecutor::SubmitWithOptions(
+    std::shared_ptr<internal::WorkItem> call, const TaskOptions& options) {
+  pool_->Submit(std::move(call), options.timeout);
 }
 
 }  // namespace cf

@@ -90,13 +90,24 @@ class ProcessInitializer {
 struct ProcessPoolOptions {
   // Default: the CPUs usable by this process. Must be > 0.
   std::optional<int> max_workers = {};
-  StartMethod start_method = StartMethod::kFork;
+  // Default: kFork, or kSpawn when max_tasks_per_child is set (as Python).
+  std::optional<StartMethod> start_method = {};
   ProcessInitializer initializer = {};
+  // A worker exits after this many tasks and a fresh one takes its place
+  // (Python's max_tasks_per_child). Must be >= 1; not with kFork.
+  std::optional<int> max_tasks_per_child = {};
   WorkerDeath on_worker_death = WorkerDeath::kBreakPool;
   // Bounds every task's run time (pebble-style): past it, the worker running
   // the task is killed and replaced, and the task's future fails with
   // cf::TimeoutError; the pool goes on. Infinite: no bound.
   absl::Duration task_timeout = absl::InfiniteDuration();
+};
+
+// Per-call options for ProcessPoolExecutor::submit:
+//   pool.submit({.timeout = absl::Seconds(5)}, fn, args...);
+struct TaskOptions {
+  // Like ProcessPoolOptions::task_timeout, for this call; overrides it.
+  absl::Duration timeout = absl::InfiniteDuration();
 };
 
 class ProcessPoolExecutor final : public Executor {
@@ -111,6 +122,48 @@ class ProcessPoolExecutor final : public Executor {
   template <class F, class... Args>
     requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
   Future<internal::CallResult<F, Args...>> submit(F&& fn, Args&&... args) {
+    CheckRemotable<F, Args...>();
+    return Executor::submit(std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  // With per-call options:
+  //   pool.submit({.timeout = absl::Seconds(5)}, fn, args...);
+  template <class F, class... Args>
+    requires std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>
+  Future<internal::CallResult<F, Args...>> submit(TaskOptions options, F&& fn,
+                                                  Args&&... args) {
+    CheckRemotable<F, Args...>();
+    using R = internal::CallResult<F, Args...>;
+    auto call = std::make_shared<
+        internal::CallState<R, std::decay_t<F>, std::decay_t<Args>...>>(
+        std::forward<F>(fn), std::forward<Args>(args)...);
+    Future<R> future(call);
+    SubmitWithOptions(std::move(call), options);
+    return future;
+  }
+  using Executor::map;
+
+  void shutdown(bool wait = true, bool cancel_futures = false) override;
+
+  // Python 3.14: shutdown(wait=false, cancel_futures=true), then SIGTERM
+  // (terminate_workers) or SIGKILL (kill_workers) to every live worker. Their
+  // running tasks fail with cf::BrokenProcessPool.
+  void terminate_workers();
+  void kill_workers();
+
+  int max_workers() const;
+  // The start method in use (kSpawn if none was given with
+  // max_tasks_per_child, as in Python).
+  StartMethod start_method() const;
+  // Worker processes alive now (Python's len(executor._processes)).
+  int num_workers() const;
+
+ protected:
+  void Submit(std::shared_ptr<internal::WorkItem> call) override;
+  bool ChunksMap() const override { return true; }
+
+ private:
+  template <class F, class... Args>
+  static constexpr void CheckRemotable() {
     using Remote = internal::RemoteCallTraits<internal::CallResult<F, Args...>,
                                               std::decay_t<F>,
                                               std::decay_t<Args>...>;
@@ -127,27 +180,10 @@ class ProcessPoolExecutor final : public Executor {
                   "cf::ProcessPoolExecutor::submit: the result type cannot be "
                   "serialized; give it a cereal serialize() (and a default "
                   "constructor) or return standard types");
-    return Executor::submit(std::forward<F>(fn), std::forward<Args>(args)...);
   }
-  using Executor::map;
+  void SubmitWithOptions(std::shared_ptr<internal::WorkItem> call,
+                         const TaskOptions& options);
 
-  void shutdown(bool wait = true, bool cancel_futures = false) override;
-
-  // Python 3.14: shutdown(wait=false, cancel_futures=true), then SIGTERM
-  // (terminate_workers) or SIGKILL (kill_workers) to every live worker. Their
-  // running tasks fail with cf::BrokenProcessPool.
-  void terminate_workers();
-  void kill_workers();
-
-  int max_workers() const;
-  // Worker processes alive now (Python's len(executor._processes)).
-  int num_workers() const;
-
- protected:
-  void Submit(std::shared_ptr<internal::WorkItem> call) override;
-  bool ChunksMap() const override { return true; }
-
- private:
   class Pool;
   std::unique_ptr<Pool> pool_;
 };
