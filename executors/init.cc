@@ -1,13 +1,10 @@
 #include "executors/init.h"
 
-#include <atomic>
+#include "executors/internal/reexec.h"
 
 namespace cf {
-namespace {
-std::atomic<bool> initialized{false};
-}  // namespace
 
-void Init(int, char**) { initialized.store(true); }
-bool Initialized() { return initialized.load(); }
+void Init(int argc, char** argv) { internal::InitProcess(argc, argv); }
+bool Initialized() { return internal::ProcessInitialized(); }
 
 }  // namespace cf

@@ -1,5 +1,6 @@
 #include "executors/process_pool_executor.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -25,9 +26,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "executors/internal/byte_stream.h"
+#include "executors/internal/fork_server.h"
 #include "executors/internal/frame.h"
 #include "executors/internal/pool_support.h"
 #include "executors/internal/process_worker.h"
+#include "executors/internal/reexec.h"
 #include "executors/internal/remote_exception.h"
 #include "futures/internal/deadline.h"
 #include "futures/internal/future_state.h"
@@ -52,8 +55,15 @@ constexpr char kBrokenPoolMessage[] =
     "A child process terminated abruptly, the process pool is not usable "
     "anymore";
 
+// A wait status nobody could collect (the fork server that reaped the
+// worker is gone).
+constexpr int kStatusUnknown = -1;
+
 // "exited with code 99", "was killed by signal 9 (SIGKILL)".
 std::string DescribeStatus(int status) {
+  if (status == kStatusUnknown) {
+    return "ended (its exit status was lost with the fork server)";
+  }
   if (WIFEXITED(status)) {
     return absl::StrCat("exited with code ", WEXITSTATUS(status));
   }
@@ -80,6 +90,36 @@ int Reap(pid_t pid) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   return status;
+}
+
+// Threads in this process other than the calling one.
+int OtherThreads() {
+  int n = 0;
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (dirent* entry = readdir(dir)) n += entry->d_name[0] != '.';
+    closedir(dir);
+  }
+  return n - 1;
+}
+
+// Forking copies one thread of a process whose other threads may hold locks
+// (in malloc, in any library) that then stay locked forever in the child.
+// Python warns too (DeprecationWarning, 3.12); once per process.
+void WarnIfForkingWithThreads() {
+  static std::atomic<bool> warned{false};
+  // The calling manager thread and the thread that owns the pool are
+  // expected; any other one is the user's.
+  const int others = OtherThreads() - 1;
+  if (others <= 0 || warned.exchange(true)) return;
+  const std::string message = absl::StrCat(
+      "cf::ProcessPoolExecutor: warning: forking worker processes from a "
+      "process with ", others, " other thread", others == 1 ? "" : "s",
+      "; a lock one of them holds stays locked forever in the workers. Use "
+      ".start_method = cf::StartMethod::kForkServer (and call "
+      "cf::Init(argc, argv) first thing in main) to start workers from a "
+      "clean process.\n");
+  [[maybe_unused]] ssize_t n =
+      write(STDERR_FILENO, message.data(), message.size());
 }
 
 template <class E>
@@ -205,6 +245,9 @@ class ProcessPoolExecutor::Pool {
     Deadline head_deadline = Deadline::Never();
     bool stopping = false;   // told to shut down: its exit is expected
     std::string init_error;  // the initializer's exception, if it failed
+    bool greeted = true;     // a re-executed worker answers our hello first
+    std::string mismatch;    // why its build is not ours, if it is not
+    std::int64_t tasks_done = 0;
   };
 
   // Python checks "broken" before "shut down".
@@ -247,32 +290,80 @@ class ProcessPoolExecutor::Pool {
     return true;
   }
 
-  // Forks a worker. Only the manager thread forks: a child's parent-death
-  // signal fires when the thread that forked it ends, and the manager
-  // outlives every worker. mu_ is held, so the list of descriptors the child
-  // must close is complete.
+  // Starts a worker. Only the manager thread does: a child's parent-death
+  // signal fires when the thread that started it ends, and the manager
+  // outlives every worker. mu_ is held, so the list of descriptors a forked
+  // child must close is complete.
   void SpawnLocked() {
     int fds[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
       throw std::runtime_error(absl::StrCat(
           "ProcessPoolExecutor: socketpair failed: ", strerror(errno)));
     }
+    pid_t pid;
+    bool greeted = true;
+    try {
+      switch (*options_.start_method) {
+        case StartMethod::kFork:
+          pid = ForkWorker(fds[0], fds[1]);
+          break;
+        case StartMethod::kSpawn:
+          pid = internal::Reexec(internal::kWorkerFlag, fds[1]);
+          greeted = false;
+          break;
+        case StartMethod::kForkServer:
+          if (fork_server_ == nullptr) {
+            fork_server_ = std::make_unique<internal::ForkServer>(key_, Hello());
+          }
+          pid = fork_server_->Fork(fds[1]);
+          break;
+      }
+    } catch (...) {
+      close(fds[0]);
+      close(fds[1]);
+      throw;
+    }
+    close(fds[1]);
+    if (!greeted) {
+      // The socket is empty and ours alone: this cannot block for long.
+      try {
+        internal::SendHello(fds[0], key_, Hello());
+      } catch (...) {
+        close(fds[0]);
+        kill(pid, SIGKILL);
+        Reap(pid);
+        throw;
+      }
+    }
+    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    pids_.push_back(pid);
+    parent_fds_.push_back(fds[0]);
+    workers_.push_back(std::make_unique<Worker>(pid, fds[0], key_));
+    workers_.back()->greeted = greeted;
+  }
+
+  internal::Hello Hello() const {
+    return {.fingerprint = internal::ProcessFingerprint(),
+            .max_payload = kMaxPayload,
+            .initializer = options_.initializer.encoded(),
+            .max_tasks = options_.max_tasks_per_child.value_or(0)};
+  }
+
+  pid_t ForkWorker(int parent_end, int child_end) {
+    WarnIfForkingWithThreads();
     internal::WorkerConfig config{
-        .fd = fds[1],
+        .fd = child_end,
         .key = key_,
         .max_payload = kMaxPayload,
         .initializer = options_.initializer.encoded()};
     std::vector<int> parent_fds = parent_fds_;
-    parent_fds.push_back(fds[0]);
+    parent_fds.push_back(parent_end);
     parent_fds.push_back(wake_fd_);
     const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
-      const int err = errno;
-      close(fds[0]);
-      close(fds[1]);
       throw std::runtime_error(
-          absl::StrCat("ProcessPoolExecutor: fork failed: ", strerror(err)));
+          absl::StrCat("ProcessPoolExecutor: fork failed: ", strerror(errno)));
     }
     if (pid == 0) {
       for (int fd : parent_fds) close(fd);
@@ -285,11 +376,17 @@ class ProcessPoolExecutor::Pool {
       signal(SIGINT, SIG_IGN);
       internal::RunWorker(config);
     }
-    close(fds[1]);
-    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-    pids_.push_back(pid);
-    parent_fds_.push_back(fds[0]);
-    workers_.push_back(std::make_unique<Worker>(pid, fds[0], key_));
+    return pid;
+  }
+
+  // How a worker that closed its socket ended; kills one that lingers.
+  int ReapWorker(pid_t pid) {
+    if (fork_server_ == nullptr) return Reap(pid);
+    if (std::optional<int> status = fork_server_->WaitExit(pid, absl::Seconds(1)))
+      return *status;
+    kill(pid, SIGKILL);
+    return fork_server_->WaitExit(pid, absl::Seconds(10))
+        .value_or(kStatusUnknown);
   }
 
   void ManagerMain() {
@@ -330,6 +427,9 @@ class ProcessPoolExecutor::Pool {
 
       polls.clear();
       polls.push_back({.fd = wake_fd_, .events = POLLIN, .revents = 0});
+      polls.push_back({.fd = fork_server_ ? fork_server_->fd() : -1,
+                       .events = POLLIN,
+                       .revents = 0});
       Deadline nearest = Deadline::Never();
       for (auto& w : workers_) {
         short events = POLLIN;
@@ -351,11 +451,12 @@ class ProcessPoolExecutor::Pool {
         std::uint64_t count;
         [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
       }
-      // polls[i + 1] belongs to workers_[i]; handlers may remove workers,
+      if (polls[1].revents != 0) fork_server_->Drain();
+      // polls[i + 2] belongs to workers_[i]; handlers may remove workers,
       // so collect the ready ones first.
       std::vector<Worker*> ready;
       for (std::size_t i = 0; i < workers_.size(); ++i) {
-        if (polls[i + 1].revents != 0) ready.push_back(workers_[i].get());
+        if (polls[i + 2].revents != 0) ready.push_back(workers_[i].get());
       }
       for (Worker* w : ready) {
         if (!Contains(w)) continue;
@@ -365,6 +466,7 @@ class ProcessPoolExecutor::Pool {
       CheckDeadlines();
     }
     // Here the pool is broken, or shut down with every worker gone.
+    fork_server_.reset();
   }
 
   bool BrokenNow() {
@@ -464,6 +566,21 @@ class ProcessPoolExecutor::Pool {
       }
       if (!frame->has_value()) return true;
       Frame& f = **frame;
+      if (!w.greeted) {
+        if (f.kind != FrameKind::kHello) {
+          corrupt_ = "did not answer the hello";
+          kill(w.pid, SIGKILL);
+          return false;
+        }
+        w.greeted = true;
+        const std::string theirs = internal::DecodeFingerprint(f.payload);
+        if (theirs != internal::ProcessFingerprint()) {
+          // It exits on its own, and never runs a task.
+          w.mismatch = internal::BuildMismatchMessage(
+              w.pid, internal::ProcessFingerprint(), theirs);
+        }
+        continue;
+      }
       if (f.kind == FrameKind::kError && f.id == 0) {
         w.init_error = DescribeRemote(f.payload);
         continue;
@@ -476,6 +593,10 @@ class ProcessPoolExecutor::Pool {
       }
       Task task = std::move(w.in_flight.front());
       w.in_flight.pop_front();
+      // Python's max_tasks_per_child: the worker exits after this answer.
+      const bool retiring = options_.max_tasks_per_child.has_value() &&
+                            ++w.tasks_done >= *options_.max_tasks_per_child;
+      if (retiring) w.stopping = true;
       if (!w.in_flight.empty()) {
         w.head_deadline = Deadline::After(w.in_flight.front().timeout);
       }
@@ -484,7 +605,9 @@ class ProcessPoolExecutor::Pool {
         --marked_running_;
         // An idle worker with nothing queued says so; else the next turn
         // feeds it.
-        if (w.in_flight.empty() && pending_.empty()) ++idle_workers_;
+        if (w.in_flight.empty() && pending_.empty() && !retiring) {
+          ++idle_workers_;
+        }
       }
       Complete(*task.call, f);
     }
@@ -527,10 +650,12 @@ class ProcessPoolExecutor::Pool {
   // The worker closed its socket: it exited, was killed, or crashed.
   void OnWorkerExit(Worker* w) {
     close(w->fd);
-    const int status = Reap(w->pid);
+    const int status = ReapWorker(w->pid);
     std::string cause =
         absl::StrCat("worker ", w->pid, " ", DescribeStatus(status));
-    if (!w->init_error.empty()) {
+    if (!w->mismatch.empty()) {
+      cause = w->mismatch;
+    } else if (!w->init_error.empty()) {
       cause = absl::StrCat("the initializer of worker ", w->pid,
                            " failed: ", w->init_error);
     } else if (!corrupt_.empty()) {
@@ -542,7 +667,7 @@ class ProcessPoolExecutor::Pool {
     RemoveWorker(w);
     if (expected) return;
     if (options_.on_worker_death == WorkerDeath::kReplace &&
-        w->init_error.empty()) {
+        w->init_error.empty() && w->mismatch.empty()) {
       ReplaceAfterDeath(std::move(in_flight), cause);
     } else {
       Break(std::move(in_flight), cause);
@@ -610,7 +735,7 @@ class ProcessPoolExecutor::Pool {
       Worker* w = workers_.back().get();
       kill(w->pid, SIGKILL);
       close(w->fd);
-      Reap(w->pid);
+      ReapWorker(w->pid);
       RemoveWorker(w);
     }
   }
@@ -623,7 +748,7 @@ class ProcessPoolExecutor::Pool {
       if (w->in_flight.empty() || !w->head_deadline.expired()) continue;
       kill(w->pid, SIGKILL);
       close(w->fd);
-      const int status = Reap(w->pid);
+      const int status = ReapWorker(w->pid);
       std::deque<Task> in_flight = std::move(w->in_flight);
       const pid_t pid = w->pid;
       RemoveWorker(w);
@@ -668,6 +793,7 @@ class ProcessPoolExecutor::Pool {
   // The manager thread's alone.
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Worker>> graveyard_;  // removed this turn
+  std::unique_ptr<internal::ForkServer> fork_server_;  // kForkServer only
   std::string corrupt_;  // why the worker being read was killed, if it was
 };
 
@@ -692,6 +818,15 @@ ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolOptions options) {
     options.start_method = options.max_tasks_per_child.has_value()
                                ? StartMethod::kSpawn
                                : StartMethod::kFork;
+  }
+  if (*options.start_method != StartMethod::kFork &&
+      !internal::ProcessInitialized()) {
+    throw std::logic_error(absl::StrCat(
+        "ProcessPoolExecutor: start method ",
+        *options.start_method == StartMethod::kSpawn ? "kSpawn" : "kForkServer",
+        " starts workers by running this program again, so main() must call "
+        "cf::Init(argc, argv) before anything else (#include \"cf.h\"); add "
+        "it as the first line of main(), or use cf::StartMethod::kFork"));
   }
   pool_ = std::make_unique<Pool>(max_workers, std::move(options));
 }

@@ -59,7 +59,13 @@ void Send(int fd, const FrameKey& key, FrameKind kind, std::uint64_t id,
 }  // namespace
 
 void RunWorker(const WorkerConfig& config) {
+  FrameDecoder decoder(config.key, config.max_payload);
+  RunWorker(config, decoder);
+}
+
+void RunWorker(const WorkerConfig& config, FrameDecoder& decoder) {
   std::string out, result, error;
+  std::int64_t tasks = 0;
   if (!config.initializer.empty() &&
       !RunCall(config.initializer, &result, &error)) {
     // Python logs this in the worker and the pool breaks when it exits; the
@@ -67,7 +73,6 @@ void RunWorker(const WorkerConfig& config) {
     Send(config.fd, config.key, FrameKind::kError, 0, error, out);
     Exit(kWorkerExitInitializerFailed);
   }
-  FrameDecoder decoder(config.key, config.max_payload);
   while (true) {
     absl::StatusOr<std::optional<Frame>> frame = ReadFrame(config.fd, decoder);
     if (!frame.ok()) {
@@ -86,6 +91,11 @@ void RunWorker(const WorkerConfig& config) {
           Send(config.fd, config.key, FrameKind::kResult, f.id, result, out);
         } else {
           Send(config.fd, config.key, FrameKind::kError, f.id, error, out);
+        }
+        // Python's max_tasks_per_child: the parent counts too, and expects
+        // this exit right after the last answer.
+        if (config.max_tasks > 0 && ++tasks >= config.max_tasks) {
+          Exit(kWorkerExitOk);
         }
         break;
       case FrameKind::kShutdown:

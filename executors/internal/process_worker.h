@@ -18,15 +18,19 @@ namespace cf::internal {
 inline constexpr int kWorkerExitOk = 0;
 inline constexpr int kWorkerExitInitializerFailed = 3;
 inline constexpr int kWorkerExitBadStream = 4;
+inline constexpr int kWorkerExitBuildMismatch = 5;
 
 struct WorkerConfig {
   int fd = -1;  // the worker's end of its socketpair with the parent
   FrameKey key;
   std::uint64_t max_payload = 0;
   std::string initializer;  // an encoded call, or empty
+  std::int64_t max_tasks = 0;  // exit after this many tasks; 0: no limit
 };
 
 [[noreturn]] void RunWorker(const WorkerConfig& config);
+// The same, reading on from `decoder`, which may already hold task frames.
+[[noreturn]] void RunWorker(const WorkerConfig& config, FrameDecoder& decoder);
 
 }  // namespace cf::internal
 

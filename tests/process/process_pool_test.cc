@@ -77,14 +77,22 @@ struct Point {
 };
 Point Flip(Point p) { return {p.y, p.x}; }
 
-TEST(ProcessPoolTest, SubmitRunsInAnotherProcess) {  // CPython test_submit
-  cf::ProcessPoolExecutor pool(2);
+// Every case runs once per start method (kFork, kSpawn, kForkServer).
+class ProcessPoolTest : public testing::TestWithParam<cf::StartMethod> {
+ protected:
+  cf::ProcessPoolOptions Options(int max_workers) const {
+    return {.max_workers = max_workers, .start_method = GetParam()};
+  }
+};
+
+TEST_P(ProcessPoolTest, SubmitRunsInAnotherProcess) {  // CPython test_submit
+  cf::ProcessPoolExecutor pool(Options(2));
   EXPECT_EQ(pool.submit(Square, 16).result(), 256);
   EXPECT_NE(pool.submit(Pid).result(), getpid());
 }
 
-TEST(ProcessPoolTest, CaptureLessLambdasAndStandardTypesCross) {
-  cf::ProcessPoolExecutor pool(2);
+TEST_P(ProcessPoolTest, CaptureLessLambdasAndStandardTypesCross) {
+  cf::ProcessPoolExecutor pool(Options(2));
   auto add = [](int a, int b) { return a + b; };
   EXPECT_EQ(pool.submit(add, 2, 40).result(), 42);
   EXPECT_EQ(pool.submit(Concat, std::string("n="), std::vector<int>{1, 2, 3}).result(),
@@ -97,8 +105,8 @@ TEST(ProcessPoolTest, CaptureLessLambdasAndStandardTypesCross) {
   EXPECT_TRUE(v.done());
 }
 
-TEST(ProcessPoolTest, CapturingLambdaThroughExecutorIsInvalidArgument) {
-  cf::ProcessPoolExecutor pool(1);
+TEST_P(ProcessPoolTest, CapturingLambdaThroughExecutorIsInvalidArgument) {
+  cf::ProcessPoolExecutor pool(Options(1));
   cf::Executor& executor = pool;
   int state = 3;
   try {
@@ -109,8 +117,8 @@ TEST(ProcessPoolTest, CapturingLambdaThroughExecutorIsInvalidArgument) {
   }
 }
 
-TEST(ProcessPoolTest, MapYieldsInInputOrder) {  // CPython test_map
-  cf::ProcessPoolExecutor pool(3);
+TEST_P(ProcessPoolTest, MapYieldsInInputOrder) {  // CPython test_map
+  cf::ProcessPoolExecutor pool(Options(3));
   std::vector<int> inputs(40);
   std::iota(inputs.begin(), inputs.end(), 0);
   std::vector<int> got;
@@ -119,8 +127,8 @@ TEST(ProcessPoolTest, MapYieldsInInputOrder) {  // CPython test_map
   for (int i = 0; i < 40; ++i) EXPECT_EQ(got[i], i * i);
 }
 
-TEST(ProcessPoolTest, StandardExceptionComesBackAsSameTypeWithRemoteTraceback) {
-  cf::ProcessPoolExecutor pool(1);
+TEST_P(ProcessPoolTest, StandardExceptionComesBackAsSameTypeWithRemoteTraceback) {
+  cf::ProcessPoolExecutor pool(Options(1));
   cf::Future<int> f = pool.submit(ThrowOutOfRange, 7);
   try {
     f.result();
@@ -137,8 +145,8 @@ TEST(ProcessPoolTest, StandardExceptionComesBackAsSameTypeWithRemoteTraceback) {
   EXPECT_EQ(pool.submit(Square, 3).result(), 9);
 }
 
-TEST(ProcessPoolTest, UserExceptionComesBackAsRemoteError) {
-  cf::ProcessPoolExecutor pool(1);
+TEST_P(ProcessPoolTest, UserExceptionComesBackAsRemoteError) {
+  cf::ProcessPoolExecutor pool(Options(1));
   try {
     pool.submit(ThrowCustom).result();
     FAIL() << "expected cf::RemoteError";
@@ -156,8 +164,9 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-void ExpectBrokenByCrash(int (*crash)(), const std::string& how) {
-  cf::ProcessPoolExecutor pool(2);
+void ExpectBrokenByCrash(cf::ProcessPoolOptions options, int (*crash)(),
+                         const std::string& how) {
+  cf::ProcessPoolExecutor pool(options);
   cf::Future<int> warm = pool.submit(Square, 2);
   ASSERT_EQ(warm.result(), 4);
   cf::Future<int> slow = pool.submit(SleepMs, 2000);
@@ -167,7 +176,9 @@ void ExpectBrokenByCrash(int (*crash)(), const std::string& how) {
     FAIL() << "expected cf::BrokenProcessPool";
   } catch (const cf::BrokenProcessPool& e) {
     EXPECT_THAT(e.what(), HasSubstr("terminated abruptly"));
-    if (!kSanitized) EXPECT_THAT(e.what(), HasSubstr(how));
+    if (!kSanitized) {
+      EXPECT_THAT(e.what(), HasSubstr(how));
+    }
     EXPECT_THAT(e.what(), HasSubstr("worker "));
   }
   // Python: every pending and running future fails, and so does submit.
@@ -175,22 +186,22 @@ void ExpectBrokenByCrash(int (*crash)(), const std::string& how) {
   EXPECT_THROW(pool.submit(Square, 1), cf::BrokenProcessPool);
 }
 
-TEST(ProcessPoolTest, SegfaultBreaksThePoolNamingTheSignal) {
-  ExpectBrokenByCrash(Segfault, "signal 11 (SIGSEGV)");
+TEST_P(ProcessPoolTest, SegfaultBreaksThePoolNamingTheSignal) {
+  ExpectBrokenByCrash(Options(2), Segfault, "signal 11 (SIGSEGV)");
 }
-TEST(ProcessPoolTest, AbortBreaksThePool) {
-  ExpectBrokenByCrash(Abort, "signal 6 (SIGABRT)");
+TEST_P(ProcessPoolTest, AbortBreaksThePool) {
+  ExpectBrokenByCrash(Options(2), Abort, "signal 6 (SIGABRT)");
 }
-TEST(ProcessPoolTest, ExitBreaksThePoolNamingTheExitCode) {
-  ExpectBrokenByCrash([] { return ExitWith(99); }, "exited with code 99");
+TEST_P(ProcessPoolTest, ExitBreaksThePoolNamingTheExitCode) {
+  ExpectBrokenByCrash(Options(2), [] { return ExitWith(99); }, "exited with code 99");
 }
-TEST(ProcessPoolTest, SigkillBreaksThePool) {  // CPython test_killed_child
-  ExpectBrokenByCrash(KillSelf, "signal 9 (SIGKILL)");
+TEST_P(ProcessPoolTest, SigkillBreaksThePool) {  // CPython test_killed_child
+  ExpectBrokenByCrash(Options(2), KillSelf, "signal 9 (SIGKILL)");
 }
 
-TEST(ProcessPoolTest, ReplaceOnWorkerDeathFailsOnlyThatTask) {
+TEST_P(ProcessPoolTest, ReplaceOnWorkerDeathFailsOnlyThatTask) {
   cf::ProcessPoolExecutor pool(
-      {.max_workers = 2, .on_worker_death = cf::WorkerDeath::kReplace});
+      {.max_workers = 2, .start_method = GetParam(), .on_worker_death = cf::WorkerDeath::kReplace});
   cf::Future<int> crashed = pool.submit(Segfault);
   EXPECT_THROW(crashed.result(absl::Seconds(30)), cf::BrokenProcessPool);
   std::vector<cf::Future<int>> after;
@@ -198,9 +209,9 @@ TEST(ProcessPoolTest, ReplaceOnWorkerDeathFailsOnlyThatTask) {
   for (int i = 0; i < 10; ++i) EXPECT_EQ(after[i].result(absl::Seconds(30)), i * i);
 }
 
-TEST(ProcessPoolTest, TaskTimeoutKillsTheWorkerAndThePoolGoesOn) {
+TEST_P(ProcessPoolTest, TaskTimeoutKillsTheWorkerAndThePoolGoesOn) {
   cf::ProcessPoolExecutor pool(
-      {.max_workers = 1, .task_timeout = absl::Milliseconds(300)});
+      {.max_workers = 1, .start_method = GetParam(), .task_timeout = absl::Milliseconds(300)});
   cf::Future<int> hung = pool.submit(SleepMs, 60'000);
   try {
     hung.result(absl::Seconds(30));
@@ -211,8 +222,8 @@ TEST(ProcessPoolTest, TaskTimeoutKillsTheWorkerAndThePoolGoesOn) {
   EXPECT_EQ(pool.submit(Square, 5).result(absl::Seconds(30)), 25);
 }
 
-TEST(ProcessPoolTest, SubmitAfterShutdownThrows) {  // CPython test_run_after_shutdown
-  cf::ProcessPoolExecutor pool(1);
+TEST_P(ProcessPoolTest, SubmitAfterShutdownThrows) {  // CPython test_run_after_shutdown
+  cf::ProcessPoolExecutor pool(Options(1));
   pool.shutdown();
   try {
     pool.submit(Square, 2);
@@ -222,16 +233,16 @@ TEST(ProcessPoolTest, SubmitAfterShutdownThrows) {  // CPython test_run_after_sh
   }
 }
 
-TEST(ProcessPoolTest, MaxWorkersMustBePositive) {
-  EXPECT_THROW(cf::ProcessPoolExecutor(0), std::invalid_argument);
-  EXPECT_THROW(cf::ProcessPoolExecutor(-1), std::invalid_argument);
+TEST_P(ProcessPoolTest, MaxWorkersMustBePositive) {
+  EXPECT_THROW(cf::ProcessPoolExecutor(Options(0)), std::invalid_argument);
+  EXPECT_THROW(cf::ProcessPoolExecutor(Options(-1)), std::invalid_argument);
 }
 
-TEST(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
+TEST_P(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
   const int fds_before = CountOpenFds();
   std::vector<int> pids;
   {
-    cf::ProcessPoolExecutor pool(3);
+    cf::ProcessPoolExecutor pool(Options(3));
     std::vector<cf::Future<int>> fs;
     for (int i = 0; i < 6; ++i) fs.push_back(pool.submit([](int ms) {
       absl::SleepFor(absl::Milliseconds(ms));
@@ -243,8 +254,8 @@ TEST(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
   EXPECT_EQ(CountOpenFds(), fds_before);
 }
 
-TEST(ProcessPoolTest, CancelFuturesCancelsPendingOnes) {  // CPython test_cancel_futures
-  cf::ProcessPoolExecutor pool(2);
+TEST_P(ProcessPoolTest, CancelFuturesCancelsPendingOnes) {  // CPython test_cancel_futures
+  cf::ProcessPoolExecutor pool(Options(2));
   std::vector<cf::Future<int>> fs;
   for (int i = 0; i < 30; ++i) fs.push_back(pool.submit(SleepMs, 20));
   pool.shutdown(/*wait=*/true, /*cancel_futures=*/true);
@@ -261,8 +272,8 @@ TEST(ProcessPoolTest, CancelFuturesCancelsPendingOnes) {  // CPython test_cancel
   EXPECT_LT(cancelled, 30);
 }
 
-TEST(ProcessPoolTest, IdleWorkerIsReused) {  // CPython test_idle_process_reuse_one
-  cf::ProcessPoolExecutor pool(4);
+TEST_P(ProcessPoolTest, IdleWorkerIsReused) {  // CPython test_idle_process_reuse_one
+  cf::ProcessPoolExecutor pool(Options(4));
   const int first = pool.submit(Pid).result();
   EXPECT_EQ(pool.submit(Pid).result(), first);
   EXPECT_EQ(pool.submit(Pid).result(), first);
@@ -275,17 +286,20 @@ void SetInitStatus(std::string status) { init_status = std::move(status); }
 std::string GetInitStatus() { return init_status; }
 void FailingInitializer() { throw std::invalid_argument("error in initializer"); }
 
-TEST(ProcessPoolTest, InitializerRunsInEachWorker) {  // CPython test_initializer
+TEST_P(ProcessPoolTest, InitializerRunsInEachWorker) {  // CPython test_initializer
   cf::ProcessPoolExecutor pool(
       {.max_workers = 2,
+       .start_method = GetParam(),
        .initializer = {SetInitStatus, std::string("initialized")}});
   EXPECT_EQ(pool.submit(GetInitStatus).result(), "initialized");
   EXPECT_EQ(pool.submit(GetInitStatus).result(), "initialized");
   EXPECT_EQ(init_status, "uninitialized");  // not in the parent
 }
 
-TEST(ProcessPoolTest, FailingInitializerBreaksThePool) {
-  cf::ProcessPoolExecutor pool({.max_workers = 2, .initializer = {FailingInitializer}});
+TEST_P(ProcessPoolTest, FailingInitializerBreaksThePool) {
+  cf::ProcessPoolExecutor pool({.max_workers = 2,
+                                .start_method = GetParam(),
+                                .initializer = {FailingInitializer}});
   try {
     pool.submit(Square, 2).result(absl::Seconds(30));
     FAIL() << "expected cf::BrokenProcessPool";
@@ -295,9 +309,9 @@ TEST(ProcessPoolTest, FailingInitializerBreaksThePool) {
   EXPECT_THROW(pool.submit(Square, 2), cf::BrokenExecutor);
 }
 
-TEST(ProcessPoolTest, KillWorkersFailsRunningTasksAndStopsThePool) {
+TEST_P(ProcessPoolTest, KillWorkersFailsRunningTasksAndStopsThePool) {
   for (bool kill : {false, true}) {
-    cf::ProcessPoolExecutor pool(1);
+    cf::ProcessPoolExecutor pool(Options(1));
     cf::Future<int> running = pool.submit(SleepMs, 60'000);
     absl::SleepFor(absl::Milliseconds(200));
     if (kill) {
@@ -310,11 +324,11 @@ TEST(ProcessPoolTest, KillWorkersFailsRunningTasksAndStopsThePool) {
   }
 }
 
-TEST(ProcessPoolTest, LargeArgumentAndResultRoundTrip) {
+TEST_P(ProcessPoolTest, LargeArgumentAndResultRoundTrip) {
   const std::size_t size = 256u << 20;
   std::string big(size, 'x');
   big[12345] = 'y';
-  cf::ProcessPoolExecutor pool(1);
+  cf::ProcessPoolExecutor pool(Options(1));
   std::string back = pool.submit([](std::string s) {
     s[0] = 'z';
     return s;
@@ -325,8 +339,8 @@ TEST(ProcessPoolTest, LargeArgumentAndResultRoundTrip) {
   EXPECT_EQ(back[size - 1], 'x');
 }
 
-TEST(ProcessPoolTest, ThousandsOfTasksAtOnceDoNotDeadlock) {  // gh-105829
-  cf::ProcessPoolExecutor pool(2);
+TEST_P(ProcessPoolTest, ThousandsOfTasksAtOnceDoNotDeadlock) {  // gh-105829
+  cf::ProcessPoolExecutor pool(Options(2));
   std::vector<cf::Future<std::string>> fs;
   for (int i = 0; i < 5000; ++i) {
     fs.push_back(pool.submit([](std::string s) { return s; },
@@ -341,6 +355,8 @@ TEST(ProcessPoolTest, ThousandsOfTasksAtOnceDoNotDeadlock) {  // gh-105829
 
 namespace {
 
+class ProcessPoolMapTest : public ProcessPoolTest {};
+
 long long Pow(int base, int exp) {
   long long r = 1;
   for (int i = 0; i < exp % 8; ++i) r *= base;
@@ -352,8 +368,8 @@ std::pair<int, int> Divmod(int a, int b) {
   return {a / b, a % b};
 }
 
-TEST(ProcessPoolMapTest, ChunkedMapEqualsSerialMap) {  // CPython test_map_chunksize
-  cf::ProcessPoolExecutor pool(2);
+TEST_P(ProcessPoolMapTest, ChunkedMapEqualsSerialMap) {  // CPython test_map_chunksize
+  cf::ProcessPoolExecutor pool(Options(2));
   std::vector<int> r(40);
   std::iota(r.begin(), r.end(), 0);
   for (int chunksize : {1, 6, 40, 50}) {
@@ -364,8 +380,8 @@ TEST(ProcessPoolMapTest, ChunkedMapEqualsSerialMap) {  // CPython test_map_chunk
   }
 }
 
-TEST(ProcessPoolMapTest, ChunksizeBelowOneIsInvalid) {
-  cf::ProcessPoolExecutor pool(1);
+TEST_P(ProcessPoolMapTest, ChunksizeBelowOneIsInvalid) {
+  cf::ProcessPoolExecutor pool(Options(1));
   std::vector<int> r = {1, 2};
   for (int chunksize : {0, -1}) {
     try {
@@ -379,8 +395,8 @@ TEST(ProcessPoolMapTest, ChunksizeBelowOneIsInvalid) {
 
 // CPython main's test_map_exception with chunksize=3: an element's exception
 // surfaces at its position, and its chunk neighbours' results are kept.
-TEST(ProcessPoolMapTest, ChunkedMapKeepsResultsAroundAnException) {
-  cf::ProcessPoolExecutor pool(2);
+TEST_P(ProcessPoolMapTest, ChunkedMapKeepsResultsAroundAnException) {
+  cf::ProcessPoolExecutor pool(Options(2));
   std::vector<int> a = {5, 5, 5, 5};
   std::vector<int> b = {2, 0, 3, 5};
   auto results = pool.map(Divmod, a, b, {.chunksize = 3});
@@ -396,8 +412,8 @@ TEST(ProcessPoolMapTest, ChunkedMapKeepsResultsAroundAnException) {
   EXPECT_TRUE(it == results.end());
 }
 
-TEST(ProcessPoolMapTest, CrashInAChunkFailsEveryElementOfIt) {
-  cf::ProcessPoolExecutor pool(1);
+TEST_P(ProcessPoolMapTest, CrashInAChunkFailsEveryElementOfIt) {
+  cf::ProcessPoolExecutor pool(Options(1));
   std::vector<int> inputs = {1, 2, -1, 4};
   auto results = pool.map(
       [](int x) {
@@ -416,12 +432,22 @@ TEST(ProcessPoolMapTest, CrashInAChunkFailsEveryElementOfIt) {
   EXPECT_EQ(broken, 4);
 }
 
-TEST(ProcessPoolMapTest, BufferedChunkedMapOverAnInfiniteRange) {
-  cf::ProcessPoolExecutor pool(2);
+TEST_P(ProcessPoolMapTest, BufferedChunkedMapOverAnInfiniteRange) {
+  cf::ProcessPoolExecutor pool(Options(2));
   auto results = pool.map(Square, std::views::iota(0),
                           {.chunksize = 5, .buffersize = 2});
   auto it = results.begin();
   for (int i = 0; i < 23; ++i, ++it) EXPECT_EQ(*it, i * i);
 }
+
+std::string ParamName(const testing::TestParamInfo<cf::StartMethod>& info) {
+  return cf_process_test::StartMethodName(info.param);
+}
+INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessPoolTest,
+                         testing::ValuesIn(cf_process_test::StartMethods()),
+                         ParamName);
+INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessPoolMapTest,
+                         testing::ValuesIn(cf_process_test::StartMethods()),
+                         ParamName);
 
 }  // namespace

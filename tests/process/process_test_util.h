@@ -27,7 +27,8 @@ inline bool IsAlive(pid_t pid) {
 
 // The start methods every process-pool test runs under.
 inline std::vector<cf::StartMethod> StartMethods() {
-  return {cf::StartMethod::kFork};
+  return {cf::StartMethod::kFork, cf::StartMethod::kSpawn,
+          cf::StartMethod::kForkServer};
 }
 
 inline std::string StartMethodName(cf::StartMethod method) {

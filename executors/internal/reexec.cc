@@ -1,0 +1,208 @@
+#include "executors/internal/reexec.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <istream>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "executors/internal/build_fingerprint.h"
+#include "executors/internal/byte_stream.h"
+#include "executors/internal/fork_server.h"
+#include "executors/internal/process_worker.h"
+#include "executors/internal/remote_call.h"
+
+extern char** environ;
+
+namespace cf::internal {
+namespace {
+
+// Written once by InitProcess, before any pool can exist.
+bool initialized = false;
+std::string program_name;
+std::string fingerprint;
+
+bool ReadExactly(int fd, char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = read(fd, data, size);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    } else if (n == 0 || errno != EINTR) {
+      return false;
+    }
+  }
+  return true;
+}
+
+template <class T>
+std::string Encode(const T& value) {
+  std::string bytes;
+  StringSink sink(&bytes);
+  std::ostream stream(&sink);
+  OutputArchive archive(stream);
+  archive(value);
+  return bytes;
+}
+
+template <class T>
+T Decode(std::string_view bytes) {
+  ViewSource source(bytes);
+  std::istream stream(&source);
+  InputArchive archive(stream);
+  T value;
+  archive(value);
+  return value;
+}
+
+[[noreturn]] void Die(int code, const std::string& message) {
+  if (!message.empty()) {
+    std::string line = absl::StrCat("cf worker ", getpid(), ": ", message, "\n");
+    [[maybe_unused]] ssize_t n = write(STDERR_FILENO, line.data(), line.size());
+  }
+  _exit(code);
+}
+
+// The life of a re-executed process, from its first line of main().
+[[noreturn]] void Serve(const char* flag, pid_t parent) {
+  // As a forked worker: gone with its parent, deaf to Ctrl-C (the parent
+  // handles it). The parent may have died before prctl took effect.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(kWorkerExitOk);
+  signal(SIGINT, SIG_IGN);
+
+  const int fd = kReexecFd;
+  char key_bytes[FrameKey::kSize];
+  if (!ReadExactly(fd, key_bytes, sizeof(key_bytes))) _exit(kWorkerExitOk);
+  const FrameKey key = *FrameKey::FromBytes({key_bytes, sizeof(key_bytes)});
+  FrameDecoder decoder(key, std::uint64_t{1} << 32);
+  absl::StatusOr<std::optional<Frame>> frame = ReadFrame(fd, decoder);
+  if (!frame.ok()) Die(kWorkerExitBadStream, std::string(frame.status().message()));
+  if (!frame->has_value()) _exit(kWorkerExitOk);
+  if ((*frame)->kind != FrameKind::kHello) {
+    Die(kWorkerExitBadStream, "the parent's first frame is not a hello");
+  }
+  Hello hello;
+  try {
+    hello = Decode<Hello>((*frame)->payload);
+  } catch (const std::exception& e) {
+    Die(kWorkerExitBadStream, absl::StrCat("bad hello: ", e.what()));
+  }
+  std::string answer;
+  AppendFrame(key, FrameKind::kHello, 0, EncodeFingerprint(fingerprint),
+              &answer);
+  if (!WriteAll(fd, answer).ok()) _exit(kWorkerExitOk);
+  // The parent names the mismatch in its error; never run its tasks.
+  if (hello.fingerprint != fingerprint) _exit(kWorkerExitBuildMismatch);
+
+  WorkerConfig config{.fd = fd,
+                      .key = key,
+                      .max_payload = hello.max_payload,
+                      .initializer = std::move(hello.initializer),
+                      .max_tasks = hello.max_tasks};
+  if (std::strcmp(flag, kForkServerFlag) == 0) RunForkServer(config);
+  RunWorker(config, decoder);
+}
+
+}  // namespace
+
+void InitProcess(int argc, char** argv) {
+  if (!initialized) {
+    program_name = argc > 0 && argv[0] != nullptr ? argv[0] : "cf-worker";
+    fingerprint = ComputeBuildFingerprint();
+    initialized = true;
+  }
+  if (argc < 3) return;
+  const char* flag = argv[1];
+  if (std::strcmp(flag, kWorkerFlag) != 0 &&
+      std::strcmp(flag, kForkServerFlag) != 0) {
+    return;
+  }
+  int parent = 0;
+  if (!absl::SimpleAtoi(argv[2], &parent)) return;
+  Serve(flag, parent);
+}
+
+bool ProcessInitialized() { return initialized; }
+const std::string& ProcessFingerprint() { return fingerprint; }
+
+pid_t Reexec(const char* flag, int child_fd) {
+  // dup2 onto itself would leave close-on-exec set.
+  int fd = child_fd;
+  if (fd == kReexecFd) fd = fcntl(child_fd, F_DUPFD_CLOEXEC, kReexecFd + 1);
+  if (fd < 0) {
+    throw std::runtime_error(
+        absl::StrCat("ProcessPoolExecutor: dup failed: ", strerror(errno)));
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fd, kReexecFd);
+  posix_spawn_file_actions_addclosefrom_np(&actions, kReexecFd + 1);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  const std::string parent = absl::StrCat(getpid());
+  char* argv[] = {program_name.data(), const_cast<char*>(flag),
+                  const_cast<char*>(parent.c_str()), nullptr};
+  pid_t pid = 0;
+  const int err =
+      posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (fd != child_fd) close(fd);
+  if (err != 0) {
+    throw std::runtime_error(absl::StrCat(
+        "ProcessPoolExecutor: could not start /proc/self/exe: ", strerror(err)));
+  }
+  return pid;
+}
+
+void SendHello(int fd, const FrameKey& key, const Hello& hello) {
+  std::string bytes(key.bytes());
+  AppendFrame(key, FrameKind::kHello, 0, Encode(hello), &bytes);
+  absl::Status status = WriteAll(fd, bytes);
+  if (!status.ok()) {
+    throw std::runtime_error(absl::StrCat(
+        "ProcessPoolExecutor: could not greet a new process: ",
+        status.message()));
+  }
+}
+
+std::string EncodeFingerprint(const std::string& fingerprint) {
+  return Encode(fingerprint);
+}
+
+std::string DecodeFingerprint(std::string_view payload) {
+  try {
+    return Decode<std::string>(payload);
+  } catch (const std::exception&) {
+    return "(undecodable)";
+  }
+}
+
+std::string BuildMismatchMessage(pid_t pid, const std::string& parent,
+                                 const std::string& child) {
+  return absl::StrCat(
+      "worker ", pid, " runs a different build of this program (build ",
+      FingerprintDigest(child), ") than this process (build ",
+      FingerprintDigest(parent),
+      "): the program or one of its libraries changed on disk since this "
+      "process started, and a re-executed worker would run other code; "
+      "restart the program, or use cf::StartMethod::kFork");
+}
+
+}  // namespace cf::internal
