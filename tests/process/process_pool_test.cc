@@ -252,6 +252,8 @@ TEST_P(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
   }
   for (int pid : pids) EXPECT_FALSE(IsAlive(pid)) << pid;
   EXPECT_EQ(CountOpenFds(), fds_before);
+  // No worker, fork server or zombie of ours is left.
+  EXPECT_THAT(cf_process_test::ChildrenOf(getpid()), testing::IsEmpty());
 }
 
 TEST_P(ProcessPoolTest, CancelFuturesCancelsPendingOnes) {  // CPython test_cancel_futures

@@ -5,6 +5,8 @@
 #include <sys/types.h>
 
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,30 @@ inline bool IsAlive(pid_t pid) {
   const int n = std::fscanf(f, "%d %255s %c", &ignored_pid, comm, &state);
   std::fclose(f);
   return n == 3 && state != 'Z' && state != 'X';
+}
+
+// The processes whose parent is `pid`, zombies included.
+inline std::vector<pid_t> ChildrenOf(pid_t pid) {
+  std::vector<pid_t> children;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    FILE* f = std::fopen((entry.path() / "stat").c_str(), "r");
+    if (f == nullptr) continue;
+    // "pid (comm) state ppid": comm may hold spaces, so skip past ')'.
+    char line[512];
+    const bool ok = std::fgets(line, sizeof(line), f) != nullptr;
+    std::fclose(f);
+    if (!ok) continue;
+    const char* paren = std::strrchr(line, ')');
+    char state;
+    int ppid;
+    if (paren != nullptr && std::sscanf(paren + 1, " %c %d", &state, &ppid) == 2 &&
+        ppid == pid) {
+      children.push_back(static_cast<pid_t>(std::stoi(name)));
+    }
+  }
+  return children;
 }
 
 // The start methods every process-pool test runs under.

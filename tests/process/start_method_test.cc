@@ -1,0 +1,161 @@
+// Each start method starts the workers it says it does: kFork copies the
+// parent, kSpawn runs the program anew, kForkServer forks workers from a
+// fresh run of it; and per-call timeouts bound one call.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cf.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/process/process_test_util.h"
+
+namespace {
+
+using ::testing::HasSubstr;
+
+// Set by the parent after startup: a copy of the parent sees it, a fresh run
+// of the program does not.
+int marker = 0;
+
+int Marker() { return marker; }
+
+// argv[1] of the worker process ("" if it has none).
+std::string WorkerFlag() {
+  std::ifstream in("/proc/self/cmdline");
+  std::string cmdline((std::istreambuf_iterator<char>(in)),
+                      std::istreambuf_iterator<char>());
+  const std::size_t first = cmdline.find('\0');
+  if (first == std::string::npos || first + 1 >= cmdline.size()) return "";
+  return std::string(cmdline.c_str() + first + 1);
+}
+
+int ParentPid() { return static_cast<int>(getppid()); }
+int Pid() { return static_cast<int>(getpid()); }
+int SleepMs(int ms) {
+  absl::SleepFor(absl::Milliseconds(ms));
+  return ms;
+}
+
+class StartMethodTest : public testing::TestWithParam<cf::StartMethod> {
+ protected:
+  cf::ProcessPoolOptions Options(int max_workers) const {
+    return {.max_workers = max_workers, .start_method = GetParam()};
+  }
+};
+
+TEST_P(StartMethodTest, WorkersAreStartedAsTheMethodSays) {
+  marker = 42;
+  cf::ProcessPoolExecutor pool(Options(1));
+  EXPECT_EQ(pool.start_method(), GetParam());
+  const int seen = pool.submit(Marker).result(absl::Seconds(60));
+  const std::string flag = pool.submit(WorkerFlag).result(absl::Seconds(60));
+  const int parent = pool.submit(ParentPid).result(absl::Seconds(60));
+  switch (GetParam()) {
+    case cf::StartMethod::kFork:
+      EXPECT_EQ(seen, 42);  // a copy of this process
+      EXPECT_EQ(flag, "");
+      EXPECT_EQ(parent, getpid());
+      break;
+    case cf::StartMethod::kSpawn:
+      EXPECT_EQ(seen, 0);  // a fresh run of the program
+      EXPECT_EQ(flag, "--cf-worker");
+      EXPECT_EQ(parent, getpid());
+      break;
+    case cf::StartMethod::kForkServer:
+      EXPECT_EQ(seen, 0);  // forked from a fresh run, not from us
+      EXPECT_EQ(flag, "--cf-forkserver");
+      EXPECT_NE(parent, getpid());  // the server's child
+      break;
+  }
+  marker = 0;
+}
+
+TEST_P(StartMethodTest, PerCallTimeoutKillsOnlyThatCall) {
+  cf::ProcessPoolExecutor pool(Options(1));
+  cf::Future<int> hung =
+      pool.submit({.timeout = absl::Milliseconds(200)}, SleepMs, 60'000);
+  cf::Future<int> unbounded = pool.submit(SleepMs, 300);  // queued behind it
+  try {
+    hung.result(absl::Seconds(60));
+    FAIL() << "expected cf::TimeoutError";
+  } catch (const cf::TimeoutError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("timeout of 200ms"));
+  }
+  // The replacement runs the next call, which has no deadline of its own.
+  EXPECT_EQ(unbounded.result(absl::Seconds(60)), 300);
+  EXPECT_EQ(pool.submit({.timeout = absl::Seconds(30)}, SleepMs, 1)
+                .result(absl::Seconds(60)),
+            1);
+}
+
+TEST_P(StartMethodTest, PerCallTimeoutOverridesThePoolsTimeout) {
+  cf::ProcessPoolOptions options = Options(1);
+  options.task_timeout = absl::Milliseconds(100);
+  cf::ProcessPoolExecutor pool(options);
+  EXPECT_EQ(pool.submit({.timeout = absl::Seconds(30)}, SleepMs, 400)
+                .result(absl::Seconds(60)),
+            400);
+  EXPECT_THROW(pool.submit(SleepMs, 60'000).result(absl::Seconds(60)),
+               cf::TimeoutError);
+}
+
+TEST_P(StartMethodTest, MaxTasksPerChildReplacesTheWorker) {
+  if (GetParam() == cf::StartMethod::kFork) {
+    cf::ProcessPoolOptions options = Options(1);
+    options.max_tasks_per_child = 2;
+    try {
+      cf::ProcessPoolExecutor pool(options);
+      FAIL() << "expected std::invalid_argument";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_THAT(e.what(), HasSubstr("incompatible with the 'fork'"));
+    }
+    return;
+  }
+  cf::ProcessPoolOptions options = Options(1);
+  options.max_tasks_per_child = 2;
+  cf::ProcessPoolExecutor pool(options);
+  std::vector<int> pids;
+  for (int i = 0; i < 6; ++i) pids.push_back(pool.submit(Pid).result());
+  EXPECT_EQ(pids[0], pids[1]);
+  EXPECT_NE(pids[1], pids[2]);
+  EXPECT_EQ(pids[2], pids[3]);
+  EXPECT_NE(pids[3], pids[4]);
+  EXPECT_EQ(pids[4], pids[5]);
+  EXPECT_LE(pool.num_workers(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    StartMethods, StartMethodTest,
+    testing::ValuesIn(cf_process_test::StartMethods()),
+    [](const testing::TestParamInfo<cf::StartMethod>& info) {
+      return cf_process_test::StartMethodName(info.param);
+    });
+
+TEST(StartMethodDefaultsTest, MaxTasksPerChildDefaultsToSpawn) {
+  cf::ProcessPoolExecutor pool({.max_workers = 1, .max_tasks_per_child = 3});
+  EXPECT_EQ(pool.start_method(), cf::StartMethod::kSpawn);
+  cf::ProcessPoolExecutor plain(1);
+  EXPECT_EQ(plain.start_method(), cf::StartMethod::kFork);
+}
+
+TEST(StartMethodDefaultsTest, MaxTasksPerChildMustBePositive) {
+  for (int bad : {0, -1}) {
+    try {
+      cf::ProcessPoolExecutor pool({.max_workers = 1,
+                                    .start_method = cf::StartMethod::kSpawn,
+                                    .max_tasks_per_child = bad});
+      FAIL() << "expected std::invalid_argument for " << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_STREQ(e.what(), "max_tasks_per_child must be >= 1");
+    }
+  }
+}
+
+}  // namespace
