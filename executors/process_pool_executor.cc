@@ -577,7 +577,8 @@ class ProcessPoolExecutor::Pool {
         if (theirs != internal::ProcessFingerprint()) {
           // It exits on its own, and never runs a task.
           w.mismatch = internal::BuildMismatchMessage(
-              w.pid, internal::ProcessFingerprint(), theirs);
+              absl::StrCat("worker ", w.pid), internal::ProcessFingerprint(),
+              theirs);
         }
         continue;
       }

@@ -84,9 +84,9 @@ ForkServer::ForkServer(const FrameKey& key, const Hello& hello) {
     }
     const std::string theirs = DecodeFingerprint((*frame)->payload);
     if (theirs != hello.fingerprint) {
-      throw std::runtime_error(absl::StrCat(
-          "ProcessPoolExecutor: the fork server's ",
-          BuildMismatchMessage(pid_, hello.fingerprint, theirs)));
+      throw std::runtime_error(BuildMismatchMessage(
+          absl::StrCat("the fork server (pid ", pid_, ")"), hello.fingerprint,
+          theirs));
     }
   } catch (...) {
     close(fd_);

@@ -194,10 +194,11 @@ std::string DecodeFingerprint(std::string_view payload) {
   }
 }
 
-std::string BuildMismatchMessage(pid_t pid, const std::string& parent,
+std::string BuildMismatchMessage(const std::string& who,
+                                 const std::string& parent,
                                  const std::string& child) {
   return absl::StrCat(
-      "worker ", pid, " runs a different build of this program (build ",
+      who, " runs a different build of this program (build ",
       FingerprintDigest(child), ") than this process (build ",
       FingerprintDigest(parent),
       "): the program or one of its libraries changed on disk since this "

@@ -57,7 +57,9 @@ std::string EncodeFingerprint(const std::string& fingerprint);
 std::string DecodeFingerprint(std::string_view payload);
 
 // What to tell the user when fingerprints differ.
-std::string BuildMismatchMessage(pid_t pid, const std::string& parent,
+// `who`: "worker 123", "the fork server (pid 123)".
+std::string BuildMismatchMessage(const std::string& who,
+                                 const std::string& parent,
                                  const std::string& child);
 
 }  // namespace cf::internal
