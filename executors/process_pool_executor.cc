@@ -92,6 +92,18 @@ int Reap(pid_t pid) {
   return status;
 }
 
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizerThreads = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kSanitizerThreads = true;
+#else
+constexpr bool kSanitizerThreads = false;
+#endif
+#else
+constexpr bool kSanitizerThreads = false;
+#endif
+
 // Threads in this process other than the calling one.
 int OtherThreads() {
   int n = 0;
@@ -108,8 +120,9 @@ int OtherThreads() {
 void WarnIfForkingWithThreads() {
   static std::atomic<bool> warned{false};
   // The calling manager thread and the thread that owns the pool are
-  // expected; any other one is the user's.
-  const int others = OtherThreads() - 1;
+  // expected; any other one is the user's, except ThreadSanitizer's own
+  // background thread, which holds none of the program's locks.
+  const int others = OtherThreads() - 1 - (kSanitizerThreads ? 1 : 0);
   if (others <= 0 || warned.exchange(true)) return;
   const std::string message = absl::StrCat(
       "cf::ProcessPoolExecutor: warning: forking worker processes from a "
