@@ -20,6 +20,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -195,6 +196,17 @@ class ProcessPoolExecutor::Pool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ThrowIfClosedLocked();
+      if (!manager_.joinable()) {
+        // Before the call is queued: if no thread can be started, the call
+        // must not be left pending forever (Python: BrokenProcessPool).
+        try {
+          manager_ = std::thread([this] { ManagerMain(); });
+        } catch (const std::system_error& e) {
+          throw BrokenProcessPool(absl::StrCat(
+              "ProcessPoolExecutor: could not start its manager thread: ",
+              e.what()));
+        }
+      }
       // Python marks a future RUNNING when it enters the call queue, which
       // holds max_workers + 1 calls; from then on it cannot be cancelled.
       if (marked_running_ < max_workers_ + 1) {
@@ -204,8 +216,6 @@ class ProcessPoolExecutor::Pool {
       }
       pending_.push_back(std::move(task));
       AdjustWorkerCountLocked();
-      if (!manager_.joinable())
-        manager_ = std::thread([this] { ManagerMain(); });
     }
     Wake();
   }
