@@ -49,6 +49,11 @@ using internal::WorkItem;
 // the tests send, small enough that a corrupt length cannot exhaust memory.
 constexpr std::uint64_t kMaxPayload = std::uint64_t{1} << 32;
 
+// Pipelining (Pool::Window): answers coming faster than this make a streak,
+// and a worker in a streak gets up to this many calls at once.
+constexpr absl::Duration kFastTask = absl::Microseconds(500);
+constexpr std::int64_t kMaxPipeline = 32;
+
 constexpr char kBrokenFutureMessage[] =
     "A process in the process pool was terminated abruptly while the future "
     "was running or pending.";
@@ -193,6 +198,7 @@ class ProcessPoolExecutor::Pool {
     }
     task.call = std::move(call);
     task.timeout = timeout;
+    bool wake = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       ThrowIfClosedLocked();
@@ -216,8 +222,12 @@ class ProcessPoolExecutor::Pool {
       }
       pending_.push_back(std::move(task));
       AdjustWorkerCountLocked();
+      // A manager that is awake sees the call on its next turn; waking it
+      // costs a syscall per call, which a burst of tiny calls feels.
+      wake = manager_asleep_;
+      manager_asleep_ = false;
     }
-    Wake();
+    if (wake) Wake();
   }
 
   void Shutdown(bool wait, bool cancel_futures) {
@@ -271,7 +281,27 @@ class ProcessPoolExecutor::Pool {
     bool greeted = true;     // a re-executed worker answers our hello first
     std::string mismatch;    // why its build is not ours, if it is not
     std::int64_t tasks_done = 0;
+    // Pipelining (see Window): answers in a row that each came within
+    // kFastTask of the previous one, and when the last one came.
+    int fast_streak = 0;
+    absl::Time head_since;
   };
+
+  // Calls sent to a worker before it answers the first. One, as Python,
+  // unless the worker is in a streak of fast answers: then it gets up to
+  // kMaxPipeline, so that it never waits for us between tiny calls. A worker
+  // that goes idle starts again from one, so calls that may block are not
+  // queued behind each other, and stay cancellable, as in Python.
+  int Window(const Worker& w) const {
+    std::int64_t window =
+        std::min<std::int64_t>(kMaxPipeline, 1 + w.fast_streak);
+    if (options_.max_tasks_per_child.has_value()) {
+      // It exits after its last call: never send it more.
+      window = std::min<std::int64_t>(
+          window, *options_.max_tasks_per_child - w.tasks_done);
+    }
+    return static_cast<int>(window);
+  }
 
   // Python checks "broken" before "shut down".
   void ThrowIfClosedLocked() const {
@@ -444,6 +474,9 @@ class ProcessPoolExecutor::Pool {
           }
           if (workers_.empty()) break;
         }
+        // Decided under the lock that saw pending_, so a call submitted from
+        // now on wakes us (Submit).
+        manager_asleep_ = true;
       }
       dropped.clear();
       for (auto& w : workers_) Flush(*w);
@@ -506,26 +539,15 @@ class ProcessPoolExecutor::Pool {
 
   // Hands pending tasks to workers with nothing in flight.
   void DispatchLocked(std::deque<Task>& dropped) {
-    for (auto& w : workers_) {
-      if (pending_.empty()) return;
-      if (w->stopping || !w->in_flight.empty()) continue;
-      while (!pending_.empty()) {
-        Task task = std::move(pending_.front());
-        pending_.pop_front();
-        if (!task.running) {
-          if (!task.call->future().SetRunningOrNotifyCancel()) {
-            dropped.push_back(std::move(task));  // cancelled
-            continue;
-          }
-          task.running = true;
-          ++marked_running_;
+    // Round by round, so that calls spread over the workers.
+    for (int round = 1; round <= kMaxPipeline && !pending_.empty(); ++round) {
+      for (auto& w : workers_) {
+        if (pending_.empty()) break;
+        const int in_flight = static_cast<int>(w->in_flight.size());
+        if (w->stopping || in_flight >= round || in_flight >= Window(*w)) {
+          continue;
         }
-        w->out.append(task.frame);
-        task.frame.clear();
-        task.frame.shrink_to_fit();
-        if (w->in_flight.empty()) w->head_deadline = Deadline::After(task.timeout);
-        w->in_flight.push_back(std::move(task));
-        break;
+        SendNextLocked(*w, dropped);
       }
     }
     // Work is waiting, no worker is free and one has died or been killed:
@@ -535,6 +557,31 @@ class ProcessPoolExecutor::Pool {
       bool any_free = false;
       for (auto& w : workers_) any_free |= !w->stopping && w->in_flight.empty();
       if (!any_free && to_spawn_ == 0) ++to_spawn_;
+    }
+  }
+
+  // Sends the first pending call not cancelled meanwhile to `w`.
+  void SendNextLocked(Worker& w, std::deque<Task>& dropped) {
+    while (!pending_.empty()) {
+      Task task = std::move(pending_.front());
+      pending_.pop_front();
+      if (!task.running) {
+        if (!task.call->future().SetRunningOrNotifyCancel()) {
+          dropped.push_back(std::move(task));  // cancelled
+          continue;
+        }
+        task.running = true;
+        ++marked_running_;
+      }
+      w.out.append(task.frame);
+      task.frame.clear();
+      task.frame.shrink_to_fit();
+      if (w.in_flight.empty()) {
+        w.head_deadline = Deadline::After(task.timeout);
+        w.head_since = absl::Now();
+      }
+      w.in_flight.push_back(std::move(task));
+      return;
     }
   }
 
@@ -621,6 +668,9 @@ class ProcessPoolExecutor::Pool {
       const bool retiring = options_.max_tasks_per_child.has_value() &&
                             ++w.tasks_done >= *options_.max_tasks_per_child;
       if (retiring) w.stopping = true;
+      const absl::Time now = absl::Now();
+      w.fast_streak = now - w.head_since < kFastTask ? w.fast_streak + 1 : 0;
+      w.head_since = now;
       if (!w.in_flight.empty()) {
         w.head_deadline = Deadline::After(w.in_flight.front().timeout);
       }
@@ -629,8 +679,9 @@ class ProcessPoolExecutor::Pool {
         --marked_running_;
         // An idle worker with nothing queued says so; else the next turn
         // feeds it.
-        if (w.in_flight.empty() && pending_.empty() && !retiring) {
-          ++idle_workers_;
+        if (w.in_flight.empty() && pending_.empty()) {
+          w.fast_streak = 0;  // idle: the next call may be a long one
+          if (!retiring) ++idle_workers_;
         }
       }
       Complete(*task.call, f);
@@ -810,6 +861,7 @@ class ProcessPoolExecutor::Pool {
   int idle_workers_ = 0;         // Python's _idle_worker_semaphore
   int marked_running_ = 0;       // RUNNING futures not yet answered
   int to_spawn_ = 0;             // workers submit asked the manager for
+  bool manager_asleep_ = false;  // it may be blocked in poll: Submit wakes it
   std::string spawn_error_;
   std::thread manager_;
   std::mutex join_mu_;

@@ -131,6 +131,46 @@ TEST_P(StartMethodTest, MaxTasksPerChildReplacesTheWorker) {
   EXPECT_LE(pool.num_workers(), 1);
 }
 
+int Noop(int x) { return x; }
+
+// A burst of tiny calls is pipelined (several sent to a worker at once), and
+// each still gets its own result, in order.
+TEST_P(StartMethodTest, BurstOfTinyCallsKeepsEveryResult) {
+  cf::ProcessPoolExecutor pool(Options(2));
+  std::vector<cf::Future<int>> fs;
+  for (int i = 0; i < 5000; ++i) fs.push_back(pool.submit(Noop, i));
+  for (int i = 0; i < 5000; ++i) ASSERT_EQ(fs[i].result(absl::Seconds(60)), i);
+}
+
+// Once the burst is over, a worker gets one call at a time again: calls
+// queued behind a long one stay cancellable, as in Python (only
+// max_workers + 1 are RUNNING).
+TEST_P(StartMethodTest, AfterABurstQueuedCallsStayCancellable) {
+  cf::ProcessPoolExecutor pool(Options(1));
+  std::vector<cf::Future<int>> burst;
+  for (int i = 0; i < 2000; ++i) burst.push_back(pool.submit(Noop, i));
+  for (auto& f : burst) f.result(absl::Seconds(60));
+  std::vector<cf::Future<int>> slow;
+  for (int i = 0; i < 6; ++i) slow.push_back(pool.submit(SleepMs, 200));
+  absl::SleepFor(absl::Milliseconds(50));  // the manager has dispatched
+  int cancelled = 0;
+  for (int i = 2; i < 6; ++i) cancelled += slow[i].cancel();
+  EXPECT_EQ(cancelled, 4);
+  EXPECT_EQ(slow[0].result(absl::Seconds(60)), 200);
+  EXPECT_EQ(slow[1].result(absl::Seconds(60)), 200);
+}
+
+// A worker is never sent more calls than it has left before it retires.
+TEST_P(StartMethodTest, BurstWithMaxTasksPerChildLosesNothing) {
+  if (GetParam() == cf::StartMethod::kFork) GTEST_SKIP() << "not with fork";
+  cf::ProcessPoolOptions options = Options(2);
+  options.max_tasks_per_child = 5;
+  cf::ProcessPoolExecutor pool(options);
+  std::vector<cf::Future<int>> fs;
+  for (int i = 0; i < 300; ++i) fs.push_back(pool.submit(Noop, i));
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(fs[i].result(absl::Seconds(60)), i);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     StartMethods, StartMethodTest,
     testing::ValuesIn(cf_process_test::StartMethods()),
