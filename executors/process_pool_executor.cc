@@ -199,6 +199,7 @@ class ProcessPoolExecutor::Pool {
     task.call = std::move(call);
     task.timeout = timeout;
     bool wake = false;
+    std::deque<Task> dropped;  // cancelled meanwhile; destroyed unlocked
     {
       std::lock_guard<std::mutex> lock(mu_);
       ThrowIfClosedLocked();
@@ -222,13 +223,19 @@ class ProcessPoolExecutor::Pool {
       }
       pending_.push_back(std::move(task));
       AdjustWorkerCountLocked();
-      // A manager that is awake sees the call on its next turn; waking it
-      // costs a syscall per call, which a burst of tiny calls feels.
-      wake = manager_asleep_;
-      manager_asleep_ = false;
+      ++submits_;
+      // A manager that is awake sees the call on its next turn. One that
+      // sleeps in poll touches no worker: if one is idle, the call goes to it
+      // from here, and the manager wakes only for the answer (a wake-up saved
+      // costs as much as a tiny call's whole round trip).
+      if (manager_asleep_ && (to_spawn_ > 0 || !SendDirectLocked(dropped))) {
+        wake = true;
+        manager_asleep_ = false;
+      }
     }
     if (wake) Wake();
   }
+
 
   void Shutdown(bool wait, bool cancel_futures) {
     std::deque<Task> cancelled;
@@ -444,6 +451,7 @@ class ProcessPoolExecutor::Pool {
 
   void ManagerMain() {
     std::vector<pollfd> polls;
+    std::uint64_t submits_seen = 0;
     while (true) {
       graveyard_.clear();
       std::deque<Task> dropped;  // cancelled while pending
@@ -474,9 +482,7 @@ class ProcessPoolExecutor::Pool {
           }
           if (workers_.empty()) break;
         }
-        // Decided under the lock that saw pending_, so a call submitted from
-        // now on wakes us (Submit).
-        manager_asleep_ = true;
+        submits_seen = submits_;
       }
       dropped.clear();
       for (auto& w : workers_) Flush(*w);
@@ -501,7 +507,16 @@ class ProcessPoolExecutor::Pool {
         timeout_ms = static_cast<int>(
             absl::ToInt64Milliseconds(nearest.remaining()) + 1);
       }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (submits_ != submits_seen) continue;  // dispatch those first
+        manager_asleep_ = true;  // from now on Submit wakes us, or sends
+      }
       int n = poll(polls.data(), polls.size(), timeout_ms);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        manager_asleep_ = false;
+      }
       if (n < 0 && errno != EINTR) break;
       if (polls[0].revents & POLLIN) {
         std::uint64_t count;
@@ -583,6 +598,24 @@ class ProcessPoolExecutor::Pool {
       w.in_flight.push_back(std::move(task));
       return;
     }
+  }
+
+  // Sends the next call to an idle worker, from a submitting thread while
+  // the manager sleeps; false if the manager must act (no idle worker, a
+  // deadline to watch, bytes the socket did not take).
+  bool SendDirectLocked(std::deque<Task>& dropped) {
+    for (auto& w : workers_) {
+      if (w->stopping || !w->in_flight.empty() || w->out_sent < w->out.size() ||
+          Window(*w) < 1) {
+        continue;
+      }
+      SendNextLocked(*w, dropped);
+      if (w->in_flight.empty()) return pending_.empty();  // all cancelled
+      if (!w->head_deadline.infinite()) return false;
+      Flush(*w);
+      return w->out.empty();
+    }
+    return false;
   }
 
   void StopWorker(Worker& w) {
@@ -861,7 +894,10 @@ class ProcessPoolExecutor::Pool {
   int idle_workers_ = 0;         // Python's _idle_worker_semaphore
   int marked_running_ = 0;       // RUNNING futures not yet answered
   int to_spawn_ = 0;             // workers submit asked the manager for
-  bool manager_asleep_ = false;  // it may be blocked in poll: Submit wakes it
+  // The manager is in poll and touches no worker: Submit may send to an
+  // idle one itself, or must wake it.
+  bool manager_asleep_ = false;
+  std::uint64_t submits_ = 0;  // calls queued so far
   std::string spawn_error_;
   std::thread manager_;
   std::mutex join_mu_;
