@@ -54,6 +54,10 @@ constexpr std::uint64_t kMaxPayload = std::uint64_t{1} << 32;
 constexpr absl::Duration kFastTask = absl::Microseconds(500);
 constexpr std::int64_t kMaxPipeline = 32;
 
+// Waiters spin longer than usual for calls whose recent peers were answered
+// within this long (see Submit).
+constexpr std::chrono::microseconds kSpinForAnswersUnder{150};
+
 constexpr char kBrokenFutureMessage[] =
     "A process in the process pool was terminated abruptly while the future "
     "was running or pending.";
@@ -195,6 +199,12 @@ class ProcessPoolExecutor::Pool {
       }
       internal::AppendFrame(key_, FrameKind::kTask, task.id, payload,
                             &task.frame);
+    }
+    // Answers have been coming fast: whoever waits for this one spins
+    // through about two of those before sleeping (FutureStateBase).
+    const std::int64_t recent = recent_answer_us_.load(std::memory_order_relaxed);
+    if (recent > 0 && recent < kSpinForAnswersUnder.count()) {
+      call->future().SetSpinHint(std::chrono::microseconds(2 * recent + 20));
     }
     task.call = std::move(call);
     task.timeout = timeout;
@@ -702,6 +712,8 @@ class ProcessPoolExecutor::Pool {
                             ++w.tasks_done >= *options_.max_tasks_per_child;
       if (retiring) w.stopping = true;
       const absl::Time now = absl::Now();
+      recent_answer_us_.store(absl::ToInt64Microseconds(now - w.head_since),
+                              std::memory_order_relaxed);
       w.fast_streak = now - w.head_since < kFastTask ? w.fast_streak + 1 : 0;
       w.head_since = now;
       if (!w.in_flight.empty()) {
@@ -884,6 +896,9 @@ class ProcessPoolExecutor::Pool {
   const internal::FrameKey key_;
   const int wake_fd_;
   std::atomic<std::uint64_t> next_id_{1};  // 0 is the initializer's
+  // How long the last answer took from its call's start (or from the
+  // previous answer): the manager's, read by Submit for a spin hint.
+  std::atomic<std::int64_t> recent_answer_us_{0};
 
   mutable std::mutex mu_;
   std::deque<Task> pending_;

@@ -159,7 +159,9 @@ bool FutureStateBase::Wait(const Deadline& deadline) {
     return true;
   }
   if (!deadline.expired() &&
-      SpinUntil([this] { return done(); }, std::chrono::microseconds(20))) {
+      SpinUntil([this] { return done(); },
+                std::chrono::microseconds(
+                    spin_us_.load(std::memory_order_relaxed)))) {
     return true;
   }
   std::unique_lock<std::mutex> lock(mu_);

@@ -11,6 +11,8 @@
 #define CF_FUTURES_INTERNAL_FUTURE_STATE_H_
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -116,6 +118,16 @@ class FutureStateBase : public std::enable_shared_from_this<FutureStateBase> {
   // Python's repr: "<Future at 0x... state=finished returned int>".
   std::string Repr() const;
 
+  // How long Wait spins before it sleeps. An executor that expects the
+  // outcome within about that long (a worker process's answer to a tiny
+  // call) raises it, since waking a sleeping thread costs tens of
+  // microseconds on a VM; the default suits the rest.
+  static constexpr std::chrono::microseconds kDefaultSpin{20};
+  void SetSpinHint(std::chrono::microseconds spin) {
+    spin_us_.store(static_cast<std::uint32_t>(spin.count()),
+                   std::memory_order_relaxed);
+  }
+
  protected:
   // Moves to FINISHED after `store` has saved the outcome, all under the
   // lock; throws InvalidStateError (without calling `store`) when done.
@@ -134,6 +146,8 @@ class FutureStateBase : public std::enable_shared_from_this<FutureStateBase> {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<FutureStatus> status_{FutureStatus::kPending};
+  std::atomic<std::uint32_t> spin_us_{
+      static_cast<std::uint32_t>(kDefaultSpin.count())};
   std::exception_ptr exception_;
   std::vector<Callback> callbacks_;
   std::vector<Waiter*> waiters_;
