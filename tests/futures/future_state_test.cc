@@ -3,6 +3,8 @@
 // Ports Lib/test/test_concurrent_futures/test_future.py (FutureTests, CPython
 // main) except the done-callback tests (future_callbacks_test.cc), plus the
 // §1b rows of the reference those tests do not cover.
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -39,6 +41,39 @@ std::string WhatOf(const std::exception_ptr& e) {
 }
 
 // CPython: test_cancel.
+// CPU time of the calling thread.
+std::chrono::nanoseconds ThreadCpuTime() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+// CPU time the calling thread spends in result() on a future that another
+// thread completes after 100 ms.
+std::chrono::nanoseconds CpuSpentWaiting(
+    std::optional<std::chrono::microseconds> spin) {
+  auto state = std::make_shared<cf::internal::FutureState<int>>();
+  if (spin) state->SetSpinHint(*spin);
+  cf::Future<int> f(state);
+  std::thread setter([f] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    f.set_result(1);
+  });
+  const auto before = ThreadCpuTime();
+  EXPECT_EQ(f.result(), 1);
+  const auto spent = ThreadCpuTime() - before;
+  setter.join();
+  return spent;
+}
+
+// An executor expecting a quick outcome raises a future's spin hint: the
+// waiter then keeps checking (spending CPU) instead of sleeping at once.
+TEST(FutureStateTest, SpinHintMakesAWaiterSpinBeforeSleeping) {
+  EXPECT_LT(CpuSpentWaiting(std::nullopt), std::chrono::milliseconds(20));
+  EXPECT_GT(CpuSpentWaiting(std::chrono::seconds(10)),
+            std::chrono::milliseconds(20));
+}
+
 TEST(FutureStateTest, CancelSucceedsOnlyOnPendingOrCancelledFutures) {
   cf::Future<int> f1 = PendingFuture();
   cf::Future<int> f2 = RunningFuture();
