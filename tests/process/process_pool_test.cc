@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <numeric>
 #include <ranges>
 #include <utility>
@@ -238,8 +239,25 @@ TEST_P(ProcessPoolTest, MaxWorkersMustBePositive) {
   EXPECT_THROW(cf::ProcessPoolExecutor(Options(-1)), std::invalid_argument);
 }
 
+// Names in a directory ("" if it cannot be read).
+std::set<std::string> Listing(const std::string& dir) {
+  std::set<std::string> names;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    names.insert(entry.path().filename().string());
+  }
+  return names;
+}
+
+std::string TempDir() {
+  const char* dir = std::getenv("TMPDIR");
+  return dir != nullptr ? dir : "/tmp";
+}
+
 TEST_P(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
   const int fds_before = CountOpenFds();
+  const std::set<std::string> shm_before = Listing("/dev/shm");
+  const std::set<std::string> tmp_before = Listing(TempDir());
   std::vector<int> pids;
   {
     cf::ProcessPoolExecutor pool(Options(3));
@@ -254,6 +272,9 @@ TEST_P(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
   EXPECT_EQ(CountOpenFds(), fds_before);
   // No worker, fork server or zombie of ours is left.
   EXPECT_THAT(cf_process_test::ChildrenOf(getpid()), testing::IsEmpty());
+  // Nor a shared-memory segment or a temporary file.
+  EXPECT_EQ(Listing("/dev/shm"), shm_before);
+  EXPECT_EQ(Listing(TempDir()), tmp_before);
 }
 
 TEST_P(ProcessPoolTest, CancelFuturesCancelsPendingOnes) {  // CPython test_cancel_futures
