@@ -739,7 +739,7 @@ class ProcessPoolExecutor::Pool {
         call.SetRemoteResult(f.payload);
       } else {
         call.future().SetException(
-            internal::RebuildException(DecodeRemote(f.payload)));
+            internal::RebuildException(internal::DecodeResult<internal::RemoteException>(f.payload)));
       }
     } catch (const InvalidStateError&) {
       // Set by hand meanwhile; the executor's outcome loses, as in Python.
@@ -749,18 +749,10 @@ class ProcessPoolExecutor::Pool {
     }
   }
 
-  static internal::RemoteException DecodeRemote(std::string_view bytes) {
-    internal::ViewSource source(bytes);
-    std::istream stream(&source);
-    internal::InputArchive archive(stream);
-    internal::RemoteException e;
-    archive(e);
-    return e;
-  }
-
   static std::string DescribeRemote(std::string_view bytes) {
     try {
-      internal::RemoteException e = DecodeRemote(bytes);
+      internal::RemoteException e =
+          internal::DecodeResult<internal::RemoteException>(bytes);
       return absl::StrCat(e.type_name, ": ", e.message);
     } catch (...) {
       return "an exception that could not be decoded";

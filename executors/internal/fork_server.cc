@@ -32,6 +32,24 @@ struct Report {
   std::int32_t reserved = 0;
 };
 
+// A one-byte message with room for one descriptor: how a worker's socket
+// travels to the server.
+struct FdMessage {
+  FdMessage() {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+
+  char byte = 'F';
+  iovec iov{.iov_base = &byte, .iov_len = 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+};
+
 int PollMs(absl::Duration timeout) {
   if (timeout == absl::InfiniteDuration()) return -1;
   return static_cast<int>(absl::ToInt64Milliseconds(timeout)) + 1;
@@ -114,22 +132,15 @@ ForkServer::~ForkServer() {
 }
 
 pid_t ForkServer::Fork(int worker_fd) {
-  char byte = 'F';
-  iovec iov{.iov_base = &byte, .iov_len = 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  FdMessage message;
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&message.msg);
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
   cmsg->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(cmsg), &worker_fd, sizeof(int));
   ssize_t n;
   do {
-    n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
+    n = sendmsg(fd_, &message.msg, MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   if (n != 1) {
     throw std::runtime_error(absl::StrCat(
@@ -243,21 +254,15 @@ void RunForkServer(const WorkerConfig& config) {
       }
     }
     if (polls[0].revents == 0) continue;
-    char byte;
-    iovec iov{.iov_base = &byte, .iov_len = 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    const ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    FdMessage message;
+    const ssize_t n = recvmsg(fd, &message.msg, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
     // The parent closed its end (the pool is done) or went away: the
     // workers, told to stop or dying with us, need nothing more.
     if (n <= 0) _exit(kWorkerExitOk);
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    if (byte != 'F' || cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) {
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&message.msg);
+    if (message.byte != 'F' || cmsg == nullptr ||
+        cmsg->cmsg_type != SCM_RIGHTS) {
       _exit(kWorkerExitBadStream);
     }
     int worker_fd;

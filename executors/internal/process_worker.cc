@@ -24,15 +24,6 @@ namespace {
   _exit(code);
 }
 
-std::string SerializeException(const RemoteException& e) {
-  std::string bytes;
-  StringSink sink(&bytes);
-  std::ostream stream(&sink);
-  OutputArchive archive(stream);
-  archive(e);
-  return bytes;
-}
-
 // Runs an encoded call; on failure, fills *error instead of *result.
 bool RunCall(std::string_view call, std::string* result, std::string* error) {
   RemoteException failure;
@@ -45,7 +36,7 @@ bool RunCall(std::string_view call, std::string* result, std::string* error) {
       failure = CaptureCurrentException();
     }
   }
-  *error = SerializeException(failure);
+  *error = EncodeValue(failure);
   return false;
 }
 

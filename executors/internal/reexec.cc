@@ -46,26 +46,6 @@ bool ReadExactly(int fd, char* data, std::size_t size) {
   return true;
 }
 
-template <class T>
-std::string Encode(const T& value) {
-  std::string bytes;
-  StringSink sink(&bytes);
-  std::ostream stream(&sink);
-  OutputArchive archive(stream);
-  archive(value);
-  return bytes;
-}
-
-template <class T>
-T Decode(std::string_view bytes) {
-  ViewSource source(bytes);
-  std::istream stream(&source);
-  InputArchive archive(stream);
-  T value;
-  archive(value);
-  return value;
-}
-
 [[noreturn]] void Die(int code, const std::string& message) {
   if (!message.empty()) {
     std::string line = absl::StrCat("cf worker ", getpid(), ": ", message, "\n");
@@ -95,7 +75,7 @@ T Decode(std::string_view bytes) {
   }
   Hello hello;
   try {
-    hello = Decode<Hello>((*frame)->payload);
+    hello = DecodeResult<Hello>((*frame)->payload);
   } catch (const std::exception& e) {
     Die(kWorkerExitBadStream, absl::StrCat("bad hello: ", e.what()));
   }
@@ -173,7 +153,7 @@ pid_t Reexec(const char* flag, int child_fd) {
 
 void SendHello(int fd, const FrameKey& key, const Hello& hello) {
   std::string bytes(key.bytes());
-  AppendFrame(key, FrameKind::kHello, 0, Encode(hello), &bytes);
+  AppendFrame(key, FrameKind::kHello, 0, EncodeValue(hello), &bytes);
   absl::Status status = WriteAll(fd, bytes);
   if (!status.ok()) {
     throw std::runtime_error(absl::StrCat(
@@ -183,12 +163,12 @@ void SendHello(int fd, const FrameKey& key, const Hello& hello) {
 }
 
 std::string EncodeFingerprint(const std::string& fingerprint) {
-  return Encode(fingerprint);
+  return EncodeValue(fingerprint);
 }
 
 std::string DecodeFingerprint(std::string_view payload) {
   try {
-    return Decode<std::string>(payload);
+    return DecodeResult<std::string>(payload);
   } catch (const std::exception&) {
     return "(undecodable)";
   }

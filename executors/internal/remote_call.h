@@ -245,7 +245,20 @@ class NotRemotable : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// In the parent: deserializes a result written by RunEncodedCall.
+// Serializes one value the way RunEncodedCall writes results (and the pool
+// writes everything else it sends: exceptions, hellos).
+template <class T>
+std::string EncodeValue(const T& value) {
+  std::string bytes;
+  StringSink sink(&bytes);
+  std::ostream stream(&sink);
+  OutputArchive archive(stream);
+  archive(value);
+  return bytes;
+}
+
+// Deserializes a value written by EncodeValue or RunEncodedCall; throws
+// cereal::Exception on bytes that do not hold one.
 template <class R>
 R DecodeResult(std::string_view bytes) {
   ViewSource source(bytes);
