@@ -71,9 +71,7 @@ class ChunkCallState final : public FutureState<void>, public WorkItem {
 
   void EncodeRemote(std::string* out) override {
     if constexpr (!Remote::kRemotable) {
-      throw NotRemotable(
-          std::string("cannot run this call in a worker process: ") +
-          Remote::WhyNot());
+      ThrowNotRemotable<Remote>();
     } else {
       EncodeChunk<R>(fn_, items_, out);
       Drop();

@@ -153,21 +153,26 @@ CodeAddress DescribeFunction(const F& fn) {
   }
 }
 
+// Where `Entry::Run` lies, for a worker to find it; computed once per entry.
+template <class Entry>
+const CodeAddress& EntryAddress() {
+  (void)Entry::registered;  // odr-use: instantiates the registration
+  static const CodeAddress entry =
+      DescribeAddress(reinterpret_cast<std::uintptr_t>(&Entry::Run)).value();
+  return entry;
+}
+
 // Serializes a call to `fn(args...)` for a worker process into `*out`.
 // Throws std::invalid_argument if `fn` is not code of a loaded object.
 template <class R, class F, class... Args>
 void EncodeCall(const F& fn, const std::tuple<Args...>& args,
                 std::string* out) {
-  using Entry = RemoteEntryFor<R, F, Args...>;
   static_assert(RemoteCallTraits<R, F, Args...>::kRemotable);
-  (void)Entry::registered;  // odr-use: instantiates the registration
-  static const CodeAddress entry =
-      DescribeAddress(reinterpret_cast<std::uintptr_t>(&Entry::Run)).value();
   const CodeAddress function = DescribeFunction(fn);
   StringSink sink(out);
   std::ostream stream(&sink);
   OutputArchive archive(stream);
-  archive(entry, function);
+  archive(EntryAddress<RemoteEntryFor<R, F, Args...>>(), function);
   std::apply([&](const auto&... a) { (archive(a), ...); }, args);
 }
 
@@ -214,16 +219,13 @@ struct RemoteChunkEntryFor {
 template <class R, class F, class... Args>
 void EncodeChunk(const F& fn, const std::vector<std::tuple<Args...>>& items,
                  std::string* out) {
-  using Entry = RemoteChunkEntryFor<R, F, Args...>;
   static_assert(RemoteCallTraits<R, F, Args...>::kRemotable);
-  (void)Entry::registered;
-  static const CodeAddress entry =
-      DescribeAddress(reinterpret_cast<std::uintptr_t>(&Entry::Run)).value();
   const CodeAddress function = DescribeFunction(fn);
   StringSink sink(out);
   std::ostream stream(&sink);
   OutputArchive archive(stream);
-  archive(entry, function, static_cast<std::uint64_t>(items.size()));
+  archive(EntryAddress<RemoteChunkEntryFor<R, F, Args...>>(), function,
+          static_cast<std::uint64_t>(items.size()));
   for (const auto& item : items) {
     std::apply([&](const auto&... a) { (archive(a), ...); }, item);
   }
@@ -244,6 +246,13 @@ class NotRemotable : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
 };
+
+// Throws NotRemotable with `Remote::WhyNot()` (Remote: RemoteCallTraits).
+template <class Remote>
+[[noreturn]] void ThrowNotRemotable() {
+  throw NotRemotable(std::string("cannot run this call in a worker process: ") +
+                     Remote::WhyNot());
+}
 
 // Serializes one value the way RunEncodedCall writes results (and the pool
 // writes everything else it sends: exceptions, hellos).

@@ -99,9 +99,7 @@ class CallState final : public FutureState<R>, public WorkItem {
 
   void EncodeRemote(std::string* out) override {
     if constexpr (!Remote::kRemotable) {
-      throw NotRemotable(
-          std::string("cannot run this call in a worker process: ") +
-          Remote::WhyNot());
+      ThrowNotRemotable<Remote>();
     } else {
       EncodeCall<R>(call_->first, call_->second, out);
       call_.reset();
