@@ -21,6 +21,11 @@
 // every later submit, get cf::BrokenProcessPool naming the worker's pid and
 // how it ended; with .on_worker_death = cf::WorkerDeath::kReplace only the
 // task that was running on it fails, and the pool goes on.
+//
+// Workers are forked from this process by default (StartMethod::kFork).
+// kSpawn and kForkServer start them from a fresh run of this program, which
+// is safe when the program already has threads; they need cf::Init(argc,
+// argv) on main's first line (executors/init.h).
 #ifndef CF_EXECUTORS_PROCESS_POOL_EXECUTOR_H_
 #define CF_EXECUTORS_PROCESS_POOL_EXECUTOR_H_
 
