@@ -286,7 +286,7 @@ class ProcessPoolExecutor::Pool {
   struct Worker {
     Worker(pid_t pid, int fd, const internal::FrameKey& key)
         : pid(pid), fd(fd), decoder(key, kMaxPayload) {}
-    pid_t pid;
+    pid_t pid = -1;
     int fd;
     internal::FrameDecoder decoder;
     std::string out;  // frames not yet written
@@ -370,7 +370,7 @@ class ProcessPoolExecutor::Pool {
       throw std::runtime_error(absl::StrCat(
           "ProcessPoolExecutor: socketpair failed: ", strerror(errno)));
     }
-    pid_t pid;
+    pid_t pid = -1;
     bool greeted = true;
     try {
       switch (*options_.start_method) {
