@@ -149,20 +149,24 @@ double OverheadRow::median_s() const {
 std::vector<OverheadRow> MeasureNoopOverhead(int workers, int tasks,
                                              int repeat) {
   const long long expected = static_cast<long long>(tasks) * (tasks - 1) / 2;
-  std::vector<OverheadRow> rows;
-  for (const PeerKind& kind : ThreadPeers()) {
-    OverheadRow row;
-    row.name = kind.name;
-    row.tasks = tasks;
-    std::unique_ptr<ThreadPeer> peer = kind.make(workers);
-    peer->MapSum(NoopTask, 0, 4 * workers);  // threads up
-    for (int r = 0; r < repeat; ++r) {
+  const std::vector<PeerKind> kinds = ThreadPeers();
+  std::vector<OverheadRow> rows(kinds.size());
+  for (std::size_t k = 0; k < kinds.size(); ++k) {
+    rows[k].name = kinds[k].name;
+    rows[k].tasks = tasks;
+  }
+  // Round-robin, a fresh pool each time: whichever peer came first used to
+  // run up to 6x slower (a transient of the process after the table's
+  // forks and threads), so each peer now meets every phase alike.
+  for (int r = 0; r < repeat; ++r) {
+    for (std::size_t k = 0; k < kinds.size(); ++k) {
+      std::unique_ptr<ThreadPeer> peer = kinds[k].make(workers);
+      peer->MapSum(NoopTask, 0, 4 * workers);  // threads up
       const absl::Time start = absl::Now();
       const long long sum = peer->MapSum(NoopTask, 0, tasks);
-      row.seconds.push_back(absl::ToDoubleSeconds(absl::Now() - start));
-      row.checksum_ok = row.checksum_ok && sum == expected;
+      rows[k].seconds.push_back(absl::ToDoubleSeconds(absl::Now() - start));
+      rows[k].checksum_ok = rows[k].checksum_ok && sum == expected;
     }
-    rows.push_back(std::move(row));
   }
   return rows;
 }

@@ -47,8 +47,9 @@ struct OverheadRow {
   double tasks_per_s() const { return tasks / median_s(); }
 };
 
-// Each peer in turn: started, warmed up, then `repeat` runs of `tasks` no-op
-// calls submitted and every result collected; pool start-up is not timed.
+// `repeat` rounds; in each, every peer in turn is started, warmed up, and
+// timed on one run of `tasks` no-op calls submitted and every result
+// collected. Pool start-up is not timed.
 std::vector<OverheadRow> MeasureNoopOverhead(int workers, int tasks,
                                              int repeat);
 
