@@ -155,9 +155,9 @@ std::vector<OverheadRow> MeasureNoopOverhead(int workers, int tasks,
     rows[k].name = kinds[k].name;
     rows[k].tasks = tasks;
   }
-  // Round-robin, a fresh pool each time: whichever peer came first used to
-  // run up to 6x slower (a transient of the process after the table's
-  // forks and threads), so each peer now meets every phase alike.
+  // Round-robin, a fresh pool each time: whichever peer came first, right
+  // after the table, used to run up to 6x slower (cause not found), so each
+  // peer now meets every phase of the process alike.
   for (int r = 0; r < repeat; ++r) {
     for (std::size_t k = 0; k < kinds.size(); ++k) {
       std::unique_ptr<ThreadPeer> peer = kinds[k].make(workers);

@@ -6,7 +6,6 @@
 // one, so the loaded objects (and so the build fingerprints) differ.
 #include <stdlib.h>
 
-#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
@@ -18,29 +17,11 @@
 
 namespace {
 
+using ::cf_process_test::ScopedEnv;
 using ::testing::HasSubstr;
 
 int Twice(int x) { return 2 * x; }
 
-// Sets an environment variable for one scope.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = getenv(name)) old_ = old;
-    setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 class BuildMismatchTest : public testing::TestWithParam<cf::StartMethod> {};
 

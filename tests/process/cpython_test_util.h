@@ -142,26 +142,9 @@ inline int StartThenWait(std::string dir, int id, std::string gate) {
 
 // A fresh directory for one test's gates and markers, removed with the
 // object. ReleaseAll() opens every gate at once.
-class TempDir {
+class TempDir : public ScopedTempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("TEST_TMPDIR");
-    std::string templ = std::string(base != nullptr ? base : "/tmp") +
-                        "/cf_cpython_XXXXXX";
-    if (mkdtemp(templ.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed for " + templ);
-    }
-    path_ = templ;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-
-  const std::string& path() const { return path_; }
-  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+  TempDir() : ScopedTempDir("cf_cpython_") {}
 
   // Opens the gate `name` (see WaitForFile).
   void Open(const std::string& name) const { WriteFileAtomically(Path(name), ""); }
@@ -181,15 +164,12 @@ class TempDir {
   // How many tasks have said "started".
   int CountStarted() const {
     int n = 0;
-    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
+    for (const auto& entry : std::filesystem::directory_iterator(path())) {
       const std::string name = entry.path().filename().string();
       if (name.rfind("started-", 0) == 0 && name.find(".tmp.") == std::string::npos) ++n;
     }
     return n;
   }
-
- private:
-  std::string path_;
 };
 
 // Opens every gate of `dir` when it goes out of scope: declare it after a

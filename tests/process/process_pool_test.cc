@@ -255,12 +255,8 @@ std::vector<std::string> SharedMemoryMappings() {
 TEST_P(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
   // Anything the pool or its workers would put in a temporary directory
   // lands in this one (they inherit the environment).
-  char tmp_template[] = "/tmp/cf_pool_tmp_XXXXXX";
-  ASSERT_NE(mkdtemp(tmp_template), nullptr);
-  const std::string tmp = tmp_template;
-  const char* old_tmpdir = std::getenv("TMPDIR");
-  const std::string saved_tmpdir = old_tmpdir != nullptr ? old_tmpdir : "";
-  setenv("TMPDIR", tmp.c_str(), 1);
+  const cf_process_test::ScopedTempDir tmp;
+  const cf_process_test::ScopedEnv tmpdir("TMPDIR", tmp.path());
   const int fds_before = CountOpenFds();
   std::vector<int> pids;
   {
@@ -278,13 +274,7 @@ TEST_P(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
   EXPECT_THAT(cf_process_test::ChildrenOf(getpid()), testing::IsEmpty());
   // Nor a shared-memory segment or a temporary file.
   EXPECT_THAT(SharedMemoryMappings(), testing::IsEmpty());
-  EXPECT_TRUE(std::filesystem::is_empty(tmp)) << tmp;
-  if (old_tmpdir != nullptr) {
-    setenv("TMPDIR", saved_tmpdir.c_str(), 1);
-  } else {
-    unsetenv("TMPDIR");
-  }
-  std::filesystem::remove_all(tmp);
+  EXPECT_TRUE(std::filesystem::is_empty(tmp.path())) << tmp.path();
 }
 
 TEST_P(ProcessPoolTest, CancelFuturesCancelsPendingOnes) {  // CPython test_cancel_futures

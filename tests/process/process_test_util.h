@@ -2,12 +2,17 @@
 #ifndef CF_TESTS_PROCESS_PROCESS_TEST_UTIL_H_
 #define CF_TESTS_PROCESS_PROCESS_TEST_UTIL_H_
 
+#include <stdlib.h>
 #include <sys/types.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "cf.h"
@@ -50,6 +55,56 @@ inline std::vector<pid_t> ChildrenOf(pid_t pid) {
   }
   return children;
 }
+
+// Sets an environment variable for one scope; workers started meanwhile
+// inherit it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = getenv(name)) old_ = old;
+    setenv(name, value.c_str(), 1);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// A fresh directory under Bazel's TEST_TMPDIR (or /tmp), removed with the
+// object.
+class ScopedTempDir {
+ public:
+  explicit ScopedTempDir(const std::string& prefix = "cf_test_") {
+    const char* base = std::getenv("TEST_TMPDIR");
+    std::string templ =
+        std::string(base != nullptr ? base : "/tmp") + "/" + prefix + "XXXXXX";
+    if (mkdtemp(templ.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp failed for " + templ);
+    }
+    path_ = templ;
+  }
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  ~ScopedTempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+
+  const std::string& path() const { return path_; }
+  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
 
 // The start methods every process-pool test runs under.
 inline std::vector<cf::StartMethod> StartMethods() {
