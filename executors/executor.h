@@ -184,9 +184,9 @@ class MapSubmitter {
         items.emplace_back(*std::get<I>(iterators_)...);
         (++std::get<I>(iterators_), ...);
       }
-      auto chunk = std::make_shared<ChunkCallState<
-          R, Fn, std::decay_t<std::ranges::range_reference_t<Views>>...>>(
-          fn_, std::move(items));
+      auto chunk = ChunkCallState<
+          R, Fn, std::decay_t<std::ranges::range_reference_t<Views>>...>::
+          Create(fn_, std::move(items));
       futures = chunk->elements();
       (*executor)->Submit(std::move(chunk));
     }

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "executors/internal/byte_stream.h"
+#include "executors/internal/child_exit.h"
+#include "executors/internal/clean_fork.h"
 #include "executors/internal/fork_server.h"
 #include "executors/internal/frame.h"
 #include "executors/internal/pool_support.h"
@@ -40,6 +43,7 @@ namespace cf {
 namespace {
 
 using internal::CancelQueued;
+using internal::DescribeStatus;
 using internal::Deadline;
 using internal::Frame;
 using internal::FrameKind;
@@ -64,43 +68,6 @@ constexpr char kBrokenFutureMessage[] =
 constexpr char kBrokenPoolMessage[] =
     "A child process terminated abruptly, the process pool is not usable "
     "anymore";
-
-// A wait status nobody could collect (the fork server that reaped the
-// worker is gone).
-constexpr int kStatusUnknown = -1;
-
-// "exited with code 99", "was killed by signal 9 (SIGKILL)".
-std::string DescribeStatus(int status) {
-  if (status == kStatusUnknown) {
-    return "ended (its exit status was lost with the fork server)";
-  }
-  if (WIFEXITED(status)) {
-    return absl::StrCat("exited with code ", WEXITSTATUS(status));
-  }
-  if (WIFSIGNALED(status)) {
-    const int sig = WTERMSIG(status);
-    const char* abbrev = sigabbrev_np(sig);
-    return absl::StrCat("was killed by signal ", sig, " (SIG",
-                        abbrev != nullptr ? abbrev : "?", ")");
-  }
-  return absl::StrCat("ended with wait status ", status);
-}
-
-// Waits for a worker that has closed its socket (so is exiting or dead); one
-// that lingers is killed rather than waited on forever.
-int Reap(pid_t pid) {
-  int status = 0;
-  for (int i = 0; i < 1000; ++i) {
-    pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) return status;
-    if (r < 0 && errno != EINTR) return 0;
-    usleep(1000);
-  }
-  kill(pid, SIGKILL);
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
-}
 
 #if defined(__SANITIZE_THREAD__)
 constexpr bool kSanitizerThreads = true;
@@ -163,11 +130,12 @@ class ProcessPoolExecutor::Pool {
       throw std::runtime_error(absl::StrCat(
           "ProcessPoolExecutor: eventfd failed: ", strerror(errno)));
     }
+    internal::RegisterOwnedFd(wake_fd_);
   }
 
   ~Pool() {
     Shutdown(/*wait=*/true, /*cancel_futures=*/false);
-    close(wake_fd_);
+    internal::CloseOwnedFd(wake_fd_);
   }
 
   int max_workers() const { return max_workers_; }
@@ -197,8 +165,9 @@ class ProcessPoolExecutor::Pool {
         call->future().SetException(std::current_exception());
         return;
       }
-      internal::AppendFrame(key_, FrameKind::kTask, task.id, payload,
-                            &task.frame);
+      std::string frame;
+      internal::AppendFrame(key_, FrameKind::kTask, task.id, payload, &frame);
+      task.frame = std::make_shared<const std::string>(std::move(frame));
     }
     // Answers have been coming fast: whoever waits for this one spins
     // through about two of those before sleeping (FutureStateBase).
@@ -233,6 +202,11 @@ class ProcessPoolExecutor::Pool {
       }
       pending_.push_back(std::move(task));
       AdjustWorkerCountLocked();
+      if (*options_.start_method == StartMethod::kFork && submits_ == 0) {
+        // Every worker now, before the program grows more threads (Python
+        // since 3.11, gh-90622): forking later is what makes fork unsafe.
+        to_spawn_ = max_workers_ - static_cast<int>(pids_.size());
+      }
       ++submits_;
       // A manager that is awake sees the call on its next turn. One that
       // sleeps in poll touches no worker: if one is idle, the call goes to it
@@ -271,26 +245,33 @@ class ProcessPoolExecutor::Pool {
   void SignalWorkers(int sig) {
     Shutdown(/*wait=*/false, /*cancel_futures=*/true);
     std::lock_guard<std::mutex> lock(mu_);
-    for (pid_t pid : pids_) kill(pid, sig);
+    for (pid_t pid : pids_) {
+      kill(pid, sig);
+      // A stopped worker (SIGSTOP) only acts on SIGTERM once continued.
+      if (sig != SIGKILL) kill(pid, SIGCONT);
+    }
   }
 
  private:
   struct Task {
     std::uint64_t id = 0;
     std::shared_ptr<WorkItem> call;
-    std::string frame;
+    // Kept until the call is answered: a call handed back after its worker
+    // died goes to another worker as it is.
+    std::shared_ptr<const std::string> frame;
     bool running = false;  // its future is RUNNING (counted in marked_running_)
     absl::Duration timeout = absl::InfiniteDuration();  // from when it starts
   };
 
   struct Worker {
-    Worker(pid_t pid, int fd, const internal::FrameKey& key)
-        : pid(pid), fd(fd), decoder(key, kMaxPayload) {}
+    Worker(pid_t pid, int fd, int pidfd, const internal::FrameKey& key)
+        : pid(pid), fd(fd), pidfd(pidfd), decoder(key, kMaxPayload) {}
     pid_t pid = -1;
     int fd;
+    int pidfd;  // readable once the process has exited; -1 if unsupported
     internal::FrameDecoder decoder;
-    std::string out;  // frames not yet written
-    std::size_t out_sent = 0;
+    std::deque<std::shared_ptr<const std::string>> out;  // not yet written
+    std::size_t out_sent = 0;  // of out.front()
     std::deque<Task> in_flight;  // sent, in the order the worker runs them
     Deadline head_deadline = Deadline::Never();
     bool stopping = false;   // told to shut down: its exit is expected
@@ -366,16 +347,13 @@ class ProcessPoolExecutor::Pool {
   // child must close is complete.
   void SpawnLocked() {
     int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-      throw std::runtime_error(absl::StrCat(
-          "ProcessPoolExecutor: socketpair failed: ", strerror(errno)));
-    }
+    internal::MakeChannel(fds);
     pid_t pid = -1;
     bool greeted = true;
     try {
       switch (*options_.start_method) {
         case StartMethod::kFork:
-          pid = ForkWorker(fds[0], fds[1]);
+          pid = ForkWorker(fds[1]);
           break;
         case StartMethod::kSpawn:
           pid = internal::Reexec(internal::kWorkerFlag, fds[1]);
@@ -389,27 +367,29 @@ class ProcessPoolExecutor::Pool {
           break;
       }
     } catch (...) {
-      close(fds[0]);
-      close(fds[1]);
+      internal::CloseOwnedFd(fds[0]);
+      internal::CloseOwnedFd(fds[1]);
       throw;
     }
-    close(fds[1]);
+    internal::CloseOwnedFd(fds[1]);
+    // Before the hello: a worker that dies at once must still be seen dying.
+    const int pidfd = internal::OpenPidfd(pid);
+    auto worker = std::make_unique<Worker>(pid, fds[0], pidfd, key_);
     if (!greeted) {
       // The socket is empty and ours alone: this cannot block for long.
       try {
         internal::SendHello(fds[0], key_, Hello());
       } catch (...) {
-        close(fds[0]);
+        internal::CloseOwnedFd(fds[0]);
         kill(pid, SIGKILL);
-        Reap(pid);
+        ReapWorker(*worker);
         throw;
       }
     }
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
     pids_.push_back(pid);
-    parent_fds_.push_back(fds[0]);
-    workers_.push_back(std::make_unique<Worker>(pid, fds[0], key_));
-    workers_.back()->greeted = greeted;
+    worker->greeted = greeted;
+    workers_.push_back(std::move(worker));
   }
 
   internal::Hello Hello() const {
@@ -419,24 +399,16 @@ class ProcessPoolExecutor::Pool {
             .max_tasks = options_.max_tasks_per_child.value_or(0)};
   }
 
-  pid_t ForkWorker(int parent_end, int child_end) {
+  pid_t ForkWorker(int child_end) {
     WarnIfForkingWithThreads();
     internal::WorkerConfig config{
         .fd = child_end,
         .key = key_,
         .max_payload = kMaxPayload,
         .initializer = options_.initializer.encoded()};
-    std::vector<int> parent_fds = parent_fds_;
-    parent_fds.push_back(parent_end);
-    parent_fds.push_back(wake_fd_);
     const pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-      throw std::runtime_error(
-          absl::StrCat("ProcessPoolExecutor: fork failed: ", strerror(errno)));
-    }
+    const pid_t pid = internal::ForkWorkerProcess(child_end);
     if (pid == 0) {
-      for (int fd : parent_fds) close(fd);
       // A worker whose parent dies (even by SIGKILL) goes too, even in the
       // middle of a task.
       prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -449,14 +421,27 @@ class ProcessPoolExecutor::Pool {
     return pid;
   }
 
-  // How a worker that closed its socket ended; kills one that lingers.
-  int ReapWorker(pid_t pid) {
-    if (fork_server_ == nullptr) return Reap(pid);
-    if (std::optional<int> status = fork_server_->WaitExit(pid, absl::Seconds(1)))
-      return *status;
-    kill(pid, SIGKILL);
-    return fork_server_->WaitExit(pid, absl::Seconds(10))
-        .value_or(kStatusUnknown);
+  // How a worker that has exited, or is exiting, ended; one that lingers
+  // past a second is killed. Closes its pidfd.
+  int ReapWorker(Worker& w) {
+    const int pidfd = std::exchange(w.pidfd, -1);
+    if (fork_server_ == nullptr) {
+      return internal::ReapChild(w.pid, pidfd, absl::Seconds(1));
+    }
+    // The server's child: it reaps and reports. The kernel's record is the
+    // fallback if the server is gone.
+    std::optional<int> status = fork_server_->WaitExit(w.pid, absl::Seconds(1));
+    if (!status.has_value()) {
+      kill(w.pid, SIGKILL);
+      status = fork_server_->WaitExit(w.pid, absl::Seconds(10));
+    }
+    if (!status.has_value() && pidfd >= 0 &&
+        internal::WaitExited(pidfd, absl::Seconds(1))) {
+      const int recorded = internal::StatusFromPidfd(pidfd);
+      if (recorded != internal::kStatusNotCollected) status = recorded;
+    }
+    internal::CloseOwnedFd(pidfd);
+    return status.value_or(internal::kStatusLostWithServer);
   }
 
   void ManagerMain() {
@@ -505,8 +490,10 @@ class ProcessPoolExecutor::Pool {
       Deadline nearest = Deadline::Never();
       for (auto& w : workers_) {
         short events = POLLIN;
-        if (w->out_sent < w->out.size()) events |= POLLOUT;
+        if (!w->out.empty()) events |= POLLOUT;
         polls.push_back({.fd = w->fd, .events = events, .revents = 0});
+        // Its exit, even while a process it started holds the socket open.
+        polls.push_back({.fd = w->pidfd, .events = POLLIN, .revents = 0});
         if (!w->in_flight.empty() && !w->head_deadline.infinite() &&
             (nearest.infinite() || w->head_deadline.at() < nearest.at())) {
           nearest = w->head_deadline;
@@ -533,15 +520,20 @@ class ProcessPoolExecutor::Pool {
         [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof(count));
       }
       if (polls[1].revents != 0) fork_server_->Drain();
-      // polls[i + 2] belongs to workers_[i]; handlers may remove workers,
-      // so collect the ready ones first.
-      std::vector<Worker*> ready;
+      // polls[2i + 2] and [2i + 3] belong to workers_[i]; handlers may
+      // remove workers, so collect the ready ones first.
+      std::vector<std::pair<Worker*, bool>> ready;  // and whether it exited
       for (std::size_t i = 0; i < workers_.size(); ++i) {
-        if (polls[i + 2].revents != 0) ready.push_back(workers_[i].get());
+        const pollfd& socket = polls[2 * i + 2];
+        const pollfd& process = polls[2 * i + 3];
+        if (socket.revents != 0 || process.revents != 0) {
+          ready.emplace_back(workers_[i].get(), process.revents != 0);
+        }
       }
-      for (Worker* w : ready) {
+      for (auto [w, exited] : ready) {
         if (!Contains(w)) continue;
-        if (!ReadFrom(*w)) OnWorkerExit(w);
+        // What it wrote before it exited is in the socket: read it first.
+        if (!ReadFrom(*w) || exited) OnWorkerExit(w);
         if (BrokenNow()) break;
       }
       CheckDeadlines();
@@ -598,9 +590,7 @@ class ProcessPoolExecutor::Pool {
         task.running = true;
         ++marked_running_;
       }
-      w.out.append(task.frame);
-      task.frame.clear();
-      task.frame.shrink_to_fit();
+      w.out.push_back(task.frame);
       if (w.in_flight.empty()) {
         w.head_deadline = Deadline::After(task.timeout);
         w.head_since = absl::Now();
@@ -615,7 +605,7 @@ class ProcessPoolExecutor::Pool {
   // deadline to watch, bytes the socket did not take).
   bool SendDirectLocked(std::deque<Task>& dropped) {
     for (auto& w : workers_) {
-      if (w->stopping || !w->in_flight.empty() || w->out_sent < w->out.size() ||
+      if (w->stopping || !w->in_flight.empty() || !w->out.empty() ||
           Window(*w) < 1) {
         continue;
       }
@@ -631,22 +621,41 @@ class ProcessPoolExecutor::Pool {
   void StopWorker(Worker& w) {
     if (w.stopping) return;
     w.stopping = true;
-    internal::AppendFrame(key_, FrameKind::kShutdown, 0, {}, &w.out);
+    std::string frame;
+    internal::AppendFrame(key_, FrameKind::kShutdown, 0, {}, &frame);
+    w.out.push_back(std::make_shared<const std::string>(std::move(frame)));
   }
 
+  // Writes queued frames, as many per system call as the socket takes.
   void Flush(Worker& w) {
-    while (w.out_sent < w.out.size()) {
-      ssize_t n = send(w.fd, w.out.data() + w.out_sent,
-                       w.out.size() - w.out_sent, MSG_NOSIGNAL);
-      if (n > 0) {
-        w.out_sent += static_cast<std::size_t>(n);
-        continue;
+    constexpr std::size_t kMaxIov = 64;
+    iovec iov[kMaxIov];
+    while (!w.out.empty()) {
+      std::size_t count = 0;
+      for (const auto& frame : w.out) {
+        if (count == kMaxIov) break;
+        const std::size_t skip = count == 0 ? w.out_sent : 0;
+        iov[count++] = {.iov_base = const_cast<char*>(frame->data()) + skip,
+                        .iov_len = frame->size() - skip};
       }
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = count;
+      ssize_t n = sendmsg(w.fd, &msg, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
-      return;  // full (poll for POLLOUT) or broken (the read side sees EOF)
+      if (n <= 0) return;  // full (poll for POLLOUT) or broken (it died)
+      std::size_t sent = static_cast<std::size_t>(n);
+      while (sent > 0) {
+        const std::size_t left = w.out.front()->size() - w.out_sent;
+        if (sent < left) {
+          w.out_sent += sent;
+          break;
+        }
+        sent -= left;
+        w.out.pop_front();
+        w.out_sent = 0;
+      }
     }
-    w.out.clear();
-    w.out_sent = 0;
   }
 
   // Reads what the worker sent; false once it has closed its socket.
@@ -761,8 +770,8 @@ class ProcessPoolExecutor::Pool {
 
   // The worker closed its socket: it exited, was killed, or crashed.
   void OnWorkerExit(Worker* w) {
-    close(w->fd);
-    const int status = ReapWorker(w->pid);
+    internal::CloseOwnedFd(w->fd);
+    const int status = ReapWorker(*w);
     std::string cause =
         absl::StrCat("worker ", w->pid, " ", DescribeStatus(status));
     if (!w->mismatch.empty()) {
@@ -789,7 +798,6 @@ class ProcessPoolExecutor::Pool {
   void RemoveWorker(Worker* w) {
     std::lock_guard<std::mutex> lock(mu_);
     pids_.erase(std::find(pids_.begin(), pids_.end(), w->pid));
-    parent_fds_.erase(std::find(parent_fds_.begin(), parent_fds_.end(), w->fd));
     // The worker object stays alive until this turn ends (callers use it).
     for (auto it = workers_.begin(); it != workers_.end(); ++it) {
       if (it->get() == w) {
@@ -846,8 +854,8 @@ class ProcessPoolExecutor::Pool {
     while (!workers_.empty()) {
       Worker* w = workers_.back().get();
       kill(w->pid, SIGKILL);
-      close(w->fd);
-      ReapWorker(w->pid);
+      internal::CloseOwnedFd(w->fd);
+      ReapWorker(*w);
       RemoveWorker(w);
     }
   }
@@ -859,8 +867,8 @@ class ProcessPoolExecutor::Pool {
       Worker* w = workers_[i].get();
       if (w->in_flight.empty() || !w->head_deadline.expired()) continue;
       kill(w->pid, SIGKILL);
-      close(w->fd);
-      const int status = ReapWorker(w->pid);
+      internal::CloseOwnedFd(w->fd);
+      const int status = ReapWorker(*w);
       std::deque<Task> in_flight = std::move(w->in_flight);
       const pid_t pid = w->pid;
       RemoveWorker(w);
@@ -897,7 +905,6 @@ class ProcessPoolExecutor::Pool {
   bool shutdown_ = false;
   std::string broken_;           // what submit throws once the pool is broken
   std::vector<pid_t> pids_;      // live workers
-  std::vector<int> parent_fds_;  // our ends of their sockets
   int idle_workers_ = 0;         // Python's _idle_worker_semaphore
   int marked_running_ = 0;       // RUNNING futures not yet answered
   int to_spawn_ = 0;             // workers submit asked the manager for

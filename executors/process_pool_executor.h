@@ -22,10 +22,16 @@
 // how it ended; with .on_worker_death = cf::WorkerDeath::kReplace only the
 // task that was running on it fails, and the pool goes on.
 //
-// Workers are forked from this process by default (StartMethod::kFork).
-// kSpawn and kForkServer start them from a fresh run of this program, which
-// is safe when the program already has threads; they need cf::Init(argc,
-// argv) on main's first line (executors/init.h).
+// Workers are forked from this process by default (StartMethod::kFork), all
+// of them on the first submit, as Python 3.11+ does. kSpawn and kForkServer
+// start them from a fresh run of this program, which is safe when the
+// program already has threads; they need cf::Init(argc, argv) on main's
+// first line (executors/init.h).
+//
+// The destructor is shutdown(wait=true): it waits for running tasks, as
+// Python's `with` block does, so a worker that never finishes (a stopped
+// one, a deadlocked task) makes it wait. Bound such tasks with
+// .task_timeout, or call kill_workers() first.
 #ifndef CF_EXECUTORS_PROCESS_POOL_EXECUTOR_H_
 #define CF_EXECUTORS_PROCESS_POOL_EXECUTOR_H_
 

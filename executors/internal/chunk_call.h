@@ -4,13 +4,23 @@
 // a chunk changes the cost of map, not what it yields: an element's exception
 // surfaces at its position and its neighbours' results are kept (CPython
 // main). The chunk's own future is internal; when the pool fails or cancels
-// it, every element still pending fails or is cancelled with it.
+// it, every element still pending fails or is cancelled with it. The other
+// way round, the chunk is cancelled once every one of its elements is (map's
+// result was dropped, as Python cancels its pending chunks); an element
+// cancelled alone stays cancelled even if its chunk runs.
+//
+//   auto chunk = ChunkCallState<R, F, Args...>::Create(fn, std::move(items));
+//   std::vector<Future<R>> futures = chunk->elements();
+//   executor.Submit(std::move(chunk));
 #ifndef CF_EXECUTORS_INTERNAL_CHUNK_CALL_H_
 #define CF_EXECUTORS_INTERNAL_CHUNK_CALL_H_
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <istream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -24,13 +34,24 @@
 #include "executors/internal/work_item.h"
 #include "futures/errors.h"
 #include "futures/future.h"
+#include "futures/internal/future_state.h"
 
 namespace cf::internal {
 
 template <class R, class F, class... Args>
 class ChunkCallState final : public FutureState<void>, public WorkItem {
+  struct Token {};  // only Create constructs: the elements need a weak_ptr
+
  public:
-  ChunkCallState(F fn, std::vector<std::tuple<Args...>> items)
+  static std::shared_ptr<ChunkCallState> Create(
+      F fn, std::vector<std::tuple<Args...>> items) {
+    auto chunk = std::make_shared<ChunkCallState>(Token{}, std::move(fn),
+                                                  std::move(items));
+    chunk->WatchElements();
+    return chunk;
+  }
+
+  ChunkCallState(Token, F fn, std::vector<std::tuple<Args...>> items)
       : fn_(std::move(fn)), items_(std::move(items)), elements_(items_.size()) {
     AddDoneCallback([](FutureStateBase& self) {
       static_cast<ChunkCallState&>(self).PassOnFailure();
@@ -71,7 +92,7 @@ class ChunkCallState final : public FutureState<void>, public WorkItem {
 
   void EncodeRemote(std::string* out) override {
     if constexpr (!Remote::kRemotable) {
-      ThrowNotRemotable<Remote>();
+      ThrowNotRemotableCall<R, F, Args...>();
     } else {
       EncodeChunk<R>(fn_, items_, out);
       Drop();
@@ -122,6 +143,25 @@ class ChunkCallState final : public FutureState<void>, public WorkItem {
     }
   }
 
+  // Cancels the chunk once all its elements are cancelled: nobody wants any
+  // of its results. (A chunk already RUNNING stays so; its elements keep
+  // their cancellation, see Settle.)
+  void WatchElements() {
+    std::weak_ptr<FutureStateBase> weak = weak_from_this();
+    for (Future<R>& element : elements_) {
+      element.state()->AddDoneCallback([weak](FutureStateBase& done) {
+        if (done.status() == FutureStatus::kFinished) return;
+        std::shared_ptr<FutureStateBase> chunk = weak.lock();
+        if (chunk == nullptr) return;
+        auto& self = static_cast<ChunkCallState&>(*chunk);
+        if (self.cancelled_elements_.fetch_add(1) + 1 ==
+            self.elements_.size()) {
+          self.Cancel();
+        }
+      });
+    }
+  }
+
   // The chunk failed or was cancelled as a whole: so do its pending elements.
   void PassOnFailure() {
     if (status() == FutureStatus::kFinished && !raised()) return;
@@ -141,6 +181,7 @@ class ChunkCallState final : public FutureState<void>, public WorkItem {
   F fn_;
   std::vector<std::tuple<Args...>> items_;
   std::vector<Future<R>> elements_;
+  std::atomic<std::size_t> cancelled_elements_{0};
 };
 
 }  // namespace cf::internal

@@ -4,6 +4,10 @@
 //
 // Fork children share the parent's layout, but a re-executed worker is laid
 // out anew by ASLR; offsets within an object are the same in both.
+//
+// Lookups read a snapshot of the loaded objects without taking the loader's
+// lock (only a miss refreshes it), so a worker forked while another thread
+// held that lock can still resolve its calls.
 #ifndef CF_EXECUTORS_INTERNAL_CODE_ADDRESS_H_
 #define CF_EXECUTORS_INTERNAL_CODE_ADDRESS_H_
 

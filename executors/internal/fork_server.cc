@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "executors/internal/build_fingerprint.h"
+#include "executors/internal/clean_fork.h"
 
 namespace cf::internal {
 namespace {
@@ -76,18 +77,15 @@ bool SendReport(int fd, const Report& report) {
 
 ForkServer::ForkServer(const FrameKey& key, const Hello& hello) {
   int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    throw std::runtime_error(absl::StrCat(
-        "ProcessPoolExecutor: socketpair failed: ", strerror(errno)));
-  }
+  MakeChannel(fds);
   try {
     pid_ = Reexec(kForkServerFlag, fds[1]);
   } catch (...) {
-    close(fds[0]);
-    close(fds[1]);
+    CloseOwnedFd(fds[0]);
+    CloseOwnedFd(fds[1]);
     throw;
   }
-  close(fds[1]);
+  CloseOwnedFd(fds[1]);
   fd_ = fds[0];
   try {
     SendHello(fd_, key, hello);
@@ -107,7 +105,7 @@ ForkServer::ForkServer(const FrameKey& key, const Hello& hello) {
           theirs));
     }
   } catch (...) {
-    close(fd_);
+    CloseOwnedFd(fd_);
     fd_ = -1;
     kill(pid_, SIGKILL);
     int status;
@@ -119,7 +117,7 @@ ForkServer::ForkServer(const FrameKey& key, const Hello& hello) {
 
 ForkServer::~ForkServer() {
   if (fd_ < 0) return;
-  close(fd_);
+  CloseOwnedFd(fd_);
   int status = 0;
   for (int i = 0; i < 1000; ++i) {
     const pid_t r = waitpid(pid_, &status, WNOHANG);

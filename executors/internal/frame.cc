@@ -23,15 +23,18 @@ namespace cf::internal {
 namespace {
 
 static_assert(FrameKey::kSize == crypto_shorthash_siphashx24_KEYBYTES);
+static_assert(FrameKey::kSize == crypto_shorthash_siphash24_KEYBYTES);
 static_assert(kFrameTagSize == crypto_shorthash_siphashx24_BYTES);
+static_assert(kFrameHeaderTagSize == crypto_shorthash_siphash24_BYTES);
 
-constexpr char kMagic[4] = {'c', 'f', 'F', '1'};
+constexpr char kMagic[4] = {'c', 'f', 'F', '2'};
+// The header's fields, which its tag covers.
+constexpr std::size_t kHeaderFieldsSize =
+    kFrameHeaderSize - kFrameHeaderTagSize;
 constexpr std::uint8_t kMinKind = static_cast<std::uint8_t>(FrameKind::kHello);
 constexpr std::uint8_t kMaxKind = static_cast<std::uint8_t>(FrameKind::kBye);
 
-// Most frames are small; a buffer this big takes a whole small frame, or many,
-// per read().
-constexpr std::size_t kMinBuffer = 64 * 1024;
+constexpr std::size_t kMinBuffer = FrameDecoder::kMinBufferSize;
 // A drained buffer bigger than this was grown for one large frame; keeping it
 // would pin that memory for the life of the stream.
 constexpr std::size_t kMaxIdleBuffer = 2 * FrameDecoder::kAdoptBufferSize;
@@ -53,6 +56,13 @@ void Tag(const FrameKey& key, const char* data, std::size_t size,
          unsigned char* tag) {
   crypto_shorthash_siphashx24(
       tag, reinterpret_cast<const unsigned char*>(data), size,
+      reinterpret_cast<const unsigned char*>(key.bytes().data()));
+}
+
+// The tag over a header's fields, `header`'s first kHeaderFieldsSize bytes.
+void HeaderTag(const FrameKey& key, const char* header, unsigned char* tag) {
+  crypto_shorthash_siphash24(
+      tag, reinterpret_cast<const unsigned char*>(header), kHeaderFieldsSize,
       reinterpret_cast<const unsigned char*>(key.bytes().data()));
 }
 
@@ -122,6 +132,8 @@ void AppendFrame(const FrameKey& key, FrameKind kind, std::uint64_t id,
   header[4] = static_cast<char>(kind);
   StoreLE64(id, header + 8);
   StoreLE64(payload.size(), header + 16);
+  HeaderTag(key, header,
+            reinterpret_cast<unsigned char*>(header + kHeaderFieldsSize));
 
   const std::size_t start = out->size();
   out->reserve(start + kFrameOverhead + payload.size());
@@ -140,15 +152,9 @@ FrameDecoder::FrameDecoder(FrameKey key, std::uint64_t max_payload)
           max_payload, std::numeric_limits<std::size_t>::max() / 4))) {}
 
 absl::Span<char> FrameDecoder::WritableSpace(std::size_t min) {
-  std::size_t want = min;
-  const std::size_t pending = end_ - begin_;
-  if (frame_size_ > pending && frame_size_ - pending > min) {
-    // Room for the rest of the frame plus `min`: the whole frame then lands
-    // with no regrowth, and the buffer never runs short of `min` while the
-    // frame is incomplete.
-    want = frame_size_ - pending + min;
-  }
-  if (buf_.size() - end_ < want) MakeRoom(want);
+  // Only `min`, never the rest of the frame being received: its declared size
+  // is a promise, and memory is spent on bytes as they arrive.
+  if (buf_.size() - end_ < min) MakeRoom(min);
   return absl::Span<char>(buf_.data() + end_, buf_.size() - end_);
 }
 
@@ -170,10 +176,30 @@ void FrameDecoder::MakeRoom(std::size_t want) {
   if (pending + want <= buf_.size() && pending <= buf_.size() / 2) {
     std::memmove(buf_.data(), buf_.data() + begin_, pending);
   } else {
-    // Doubling the pending bytes keeps many small appends linear.
-    std::string bigger(std::max({pending + want, 2 * pending, kMinBuffer}),
-                       '\0');
-    std::memcpy(bigger.data(), buf_.data() + begin_, pending);
+    // Doubling the pending bytes keeps a large frame arriving in many reads
+    // linear, while the buffer stays within a small multiple of what was
+    // received: the declared size is never allocated ahead of the bytes.
+    std::size_t size = std::max({pending + want, 2 * pending, kMinBuffer});
+    if (frame_size_ > pending) {
+      // Once the frame's authenticated header is in, the sizes are taken
+      // from the ladder end, end/2, end/4, ... with `end` `want` bytes past
+      // the frame: the last doubling lands exactly there, instead of one
+      // more regrowth (and copy) of nearly the whole payload, and all the
+      // buffers a large frame passes through add up to about twice its size.
+      const std::size_t end = frame_size_ + want;
+      if (size >= end) {
+        size = end;
+      } else {
+        std::size_t rung = end;
+        while (rung / 2 >= size) rung /= 2;
+        size = rung;
+      }
+    }
+    // Only the new room is zero-filled, not the copied bytes.
+    std::string bigger;
+    bigger.reserve(size);
+    bigger.append(buf_, begin_, pending);
+    bigger.resize(size);
     buf_.swap(bigger);
   }
   begin_ = 0;
@@ -187,11 +213,22 @@ absl::Status FrameDecoder::Fail(std::string message) {
 }
 
 absl::Status FrameDecoder::ParseHeader(const char* header) {
+  // The magic first, so that bytes that are no frame at all (or a frame of
+  // another format version) are named as such; then nothing else in the
+  // header is looked at before its tag matched.
   if (std::memcmp(header, kMagic, sizeof(kMagic)) != 0) {
     return Fail(absl::StrCat(
         "bad magic \"",
         absl::CHexEscape(absl::string_view(header, sizeof(kMagic))),
-        "\", expected \"cfF1\""));
+        "\", expected \"", absl::string_view(kMagic, sizeof(kMagic)), "\""));
+  }
+  unsigned char tag[kFrameHeaderTagSize];
+  HeaderTag(key_, header, tag);
+  if (sodium_memcmp(tag, header + kHeaderFieldsSize, kFrameHeaderTagSize) !=
+      0) {
+    return Fail(
+        "bad header tag: the header is corrupt, or not made with this "
+        "stream's key; its declared size was not trusted");
   }
   const auto kind = static_cast<std::uint8_t>(header[4]);
   if (kind < kMinKind || kind > kMaxKind) {

@@ -3,15 +3,30 @@
 //
 // Nothing in a frame may be used before its tag has been checked: a task frame
 // names a function the worker will call, so a corrupted or forged frame must
-// never reach the code that acts on it. Every frame carries a 128-bit SipHash
-// tag (libsodium's crypto_shorthash_siphashx24) keyed with a per-pool random
-// key, over its header and payload; FrameDecoder hands out a frame only after
-// its tag matched, and once a stream is found corrupt it stays dead.
+// never reach the code that acts on it. Nor may an unchecked header decide how
+// much memory the reader commits: the header carries its own tag, so that a
+// forged length is rejected before the reader makes room for its payload.
+//
+// Both tags are SipHash-2-4 keyed with a per-pool random key (libsodium's
+// crypto_shorthash): a 64-bit one over the header fields, and a 128-bit one
+// (siphashx24) over the whole frame. The 64-bit tag is enough for the header:
+// a wrong guess kills the stream, so a forger gets one try per stream, and it
+// is only a gate in front of the frame tag, which still covers every byte.
+// The two are never confused: the 128-bit variant initializes its state
+// differently, and the inputs differ in length (24 bytes against at least
+// 32). FrameDecoder hands out a frame only after both tags matched, and once
+// a stream is found corrupt it stays dead.
 //
 // Wire format (integers little endian):
 //
-//   "cfF1" | kind (1) | 3 zero bytes | id (8) | payload size (8) | payload |
+//   "cfF2" | kind (1) | 3 zero bytes | id (8) | payload size (8) |
+//   header tag (8) over the 24 bytes before it | payload |
 //   tag (16) over everything before it
+//
+// The magic names the format's version: a re-executed worker may be another
+// build (its build fingerprint is compared right after the hello), and one
+// that frames differently is then named as such instead of being reported as
+// a forgery.
 #ifndef CF_EXECUTORS_INTERNAL_FRAME_H_
 #define CF_EXECUTORS_INTERNAL_FRAME_H_
 
@@ -46,7 +61,9 @@ struct Frame {
   friend bool operator==(const Frame&, const Frame&) = default;
 };
 
-inline constexpr std::size_t kFrameHeaderSize = 24;
+// The header tag is the header's last kFrameHeaderTagSize bytes.
+inline constexpr std::size_t kFrameHeaderTagSize = 8;
+inline constexpr std::size_t kFrameHeaderSize = 24 + kFrameHeaderTagSize;
 inline constexpr std::size_t kFrameTagSize = 16;
 // Header and tag: a frame is this much bigger than its payload.
 inline constexpr std::size_t kFrameOverhead = kFrameHeaderSize + kFrameTagSize;
@@ -80,37 +97,52 @@ void AppendFrame(const FrameKey& key, FrameKind kind, std::uint64_t id,
 //
 // A reader either asks for WritableSpace(), read()s straight into it and
 // Commit()s what it got, or Append()s bytes it already has; then it calls
-// Next() until that returns std::nullopt. Once a frame's header is in, the
-// buffer is grown to hold the whole frame at once, so a large payload is read
-// in place with no regrowth; a payload of at least kAdoptBufferSize bytes is
-// handed out in the buffer itself instead of being copied. Not thread-safe:
-// a stream has one reader.
+// Next() until that returns std::nullopt.
+//
+// Memory follows the bytes received, never a declared size: a header is
+// rejected unless its tag matches, and even an authentic header declaring
+// max_payload bytes does not reserve them; the buffer grows geometrically as
+// the payload actually arrives, and while a frame is received its capacity
+// stays under 4 x (pending bytes + the room asked for) or 2 x
+// kMinBufferSize, whichever is more. So a peer that sends a header and stops
+// costs a small constant (about 128 KiB with the pool's 64 KiB reads), and a
+// large frame is copied about once more while it grows. A payload of at least
+// kAdoptBufferSize bytes is handed out in the buffer itself instead of being
+// copied. Not thread-safe: a stream has one reader.
 class FrameDecoder {
  public:
   // Payloads this large or larger take over the decoder's buffer.
   static constexpr std::size_t kAdoptBufferSize = std::size_t{1} << 20;
+  // The buffer's first allocation; most frames are small, and a buffer this
+  // big takes a whole small frame, or many, per read().
+  static constexpr std::size_t kMinBufferSize = 64 * 1024;
 
   // Frames whose header declares more than `max_payload` bytes are rejected
-  // before anything is allocated for them.
+  // from the header alone.
   FrameDecoder(FrameKey key, std::uint64_t max_payload);
 
   // At least `min` writable bytes at the end of the buffered data (more if
-  // the frame being received needs more); valid until the next call on this
+  // the buffer happens to have them); valid until the next call on this
   // decoder. Then Commit() the bytes actually written.
   absl::Span<char> WritableSpace(std::size_t min);
   void Commit(std::size_t n);
   void Append(std::string_view bytes);
 
   // The next complete, authenticated frame; std::nullopt if more bytes are
-  // needed. A kDataLoss error once the stream is corrupt (bad magic, unknown
-  // kind, nonzero reserved bytes, payload over the limit, bad tag), and the
-  // same error from every later call: nothing after a corrupt frame can be
-  // trusted to start where a frame starts.
+  // needed. A kDataLoss error once the stream is corrupt (bad magic, bad
+  // header tag, unknown kind, nonzero reserved bytes, payload over the limit,
+  // bad tag), and the same error from every later call: nothing after a
+  // corrupt frame can be trusted to start where a frame starts. A header is
+  // judged as soon as its kFrameHeaderSize bytes are in.
   absl::StatusOr<std::optional<Frame>> Next();
 
   // Bytes received that are not yet part of a returned frame; nonzero at end
   // of stream means the stream was cut mid-frame.
   std::size_t pending_bytes() const { return end_ - begin_; }
+
+  // Bytes the decoder has allocated for its buffer, to check that memory
+  // follows what was received.
+  std::size_t buffered_capacity() const { return buf_.capacity(); }
 
  private:
   absl::Status Fail(std::string message);

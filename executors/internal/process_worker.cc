@@ -1,5 +1,6 @@
 #include "executors/internal/process_worker.h"
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,14 +18,31 @@ namespace cf::internal {
 namespace {
 
 [[noreturn]] void Exit(int code) {
-  // Output the tasks printed must not be lost, as Python flushes at exit.
+  // Output the tasks printed must not be lost, as Python flushes
+  // sys.stdout and sys.stderr at exit. Only those two: other streams may
+  // hold bytes the parent buffered before the fork, which are its to write.
   std::cout.flush();
   std::cerr.flush();
-  std::fflush(nullptr);
+  std::clog.flush();
+  std::fflush(stdout);
+  std::fflush(stderr);
   _exit(code);
 }
 
-// Runs an encoded call; on failure, fills *error instead of *result.
+// exit() in a task: registered last, so it runs before every handler and
+// static destructor of the parent's image (a static pool's destructor would
+// wait for this very worker), and ends the worker with the task's code.
+void ExitFromTask(int status, void*) { Exit(status); }
+void QuickExitFromTask() { _exit(kWorkerExitOk); }
+
+void GuardExit() {
+  on_exit(ExitFromTask, nullptr);
+  at_quick_exit(QuickExitFromTask);
+}
+
+// Runs an encoded call; on failure, fills *error instead of *result. A call
+// naming an entry point this program never instantiated is not a task's
+// failure: the stream cannot be trusted, so the worker says why and exits.
 bool RunCall(std::string_view call, std::string* result, std::string* error) {
   RemoteException failure;
   {
@@ -32,6 +50,13 @@ bool RunCall(std::string_view call, std::string* result, std::string* error) {
     try {
       RunEncodedCall(call, result);
       return true;
+    } catch (const UnknownEntryError& e) {
+      const std::string message =
+          absl::StrCat("cf worker ", getpid(), ": refused a call: ", e.what(),
+                       "\n");
+      [[maybe_unused]] ssize_t n =
+          write(STDERR_FILENO, message.data(), message.size());
+      Exit(kWorkerExitRefusedCall);
     } catch (...) {
       failure = CaptureCurrentException();
     }
@@ -55,6 +80,7 @@ void RunWorker(const WorkerConfig& config) {
 }
 
 void RunWorker(const WorkerConfig& config, FrameDecoder& decoder) {
+  GuardExit();
   std::string out, result, error;
   std::int64_t tasks = 0;
   if (!config.initializer.empty() &&

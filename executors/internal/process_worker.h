@@ -3,7 +3,8 @@
 //
 // It never returns: a worker ends with _exit, so that nothing the parent's
 // image registered (atexit handlers, static destructors, buffered output
-// copied at fork) runs twice.
+// copied at fork) runs twice. A task that calls exit() or quick_exit() ends
+// the worker the same way, with the code it gave.
 #ifndef CF_EXECUTORS_INTERNAL_PROCESS_WORKER_H_
 #define CF_EXECUTORS_INTERNAL_PROCESS_WORKER_H_
 
@@ -19,6 +20,7 @@ inline constexpr int kWorkerExitOk = 0;
 inline constexpr int kWorkerExitInitializerFailed = 3;
 inline constexpr int kWorkerExitBadStream = 4;
 inline constexpr int kWorkerExitBuildMismatch = 5;
+inline constexpr int kWorkerExitRefusedCall = 6;  // an unknown entry point
 
 struct WorkerConfig {
   int fd = -1;  // the worker's end of its socketpair with the parent

@@ -63,6 +63,9 @@ bool ReadExactly(int fd, char* data, std::size_t size) {
   signal(SIGINT, SIG_IGN);
 
   const int fd = kReexecFd;
+  // Programs a task runs must not inherit the channel: one left running
+  // (system("cmd &")) would keep it open after this worker is gone.
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
   char key_bytes[FrameKey::kSize];
   if (!ReadExactly(fd, key_bytes, sizeof(key_bytes))) _exit(kWorkerExitOk);
   const FrameKey key = *FrameKey::FromBytes({key_bytes, sizeof(key_bytes)});
@@ -134,7 +137,13 @@ pid_t Reexec(const char* flag, int child_fd) {
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  // An ignored SIGCHLD survives exec, and would make the kernel discard the
+  // exit status of every child the fork server (or a task) waits for.
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGCHLD);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   const std::string parent = absl::StrCat(getpid());
   char* argv[] = {program_name.data(), const_cast<char*>(flag),
                   const_cast<char*>(parent.c_str()), nullptr};

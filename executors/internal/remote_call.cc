@@ -41,7 +41,7 @@ void RunEncodedCall(std::string_view call, std::string* result) {
   archive(entry_code, function_code);
   std::optional<std::uintptr_t> entry = ResolveAddress(entry_code);
   if (!entry || !IsRegisteredEntry(reinterpret_cast<RemoteEntry>(*entry))) {
-    throw RemoteCallError(absl::StrCat(
+    throw UnknownEntryError(absl::StrCat(
         "the call names no entry point of this build (object '",
         entry_code.object, "' offset ", entry_code.offset,
         "): parent and worker run different binaries, or the frame is bad"));

@@ -44,6 +44,7 @@
 #include "executors/internal/byte_stream.h"
 #include "executors/internal/code_address.h"
 #include "executors/internal/remote_exception.h"
+#include "executors/internal/serializable.h"  // kIsSerializable
 
 namespace cf::internal {
 
@@ -68,12 +69,6 @@ template <class F>
 inline constexpr bool kIsStatelessCallable =
     std::is_class_v<F>&& std::is_empty_v<F>&&
         std::is_default_constructible_v<F>&& std::is_trivially_copyable_v<F>;
-
-template <class T>
-inline constexpr bool kIsSerializable =
-    cereal::traits::is_output_serializable<T, OutputArchive>::value&&
-        cereal::traits::is_input_serializable<T, InputArchive>::value&&
-            std::is_default_constructible_v<T>;
 
 template <class R, class F, class... Args>
 struct RemoteCallTraits {
@@ -239,6 +234,14 @@ void RunEncodedCall(std::string_view call, std::string* result);
 class RemoteCallError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// The call names an entry point this program never instantiated: the frame
+// was forged, or the peer runs other code. A worker that gets one exits
+// rather than trust anything more on its stream.
+class UnknownEntryError : public RemoteCallError {
+ public:
+  using RemoteCallError::RemoteCallError;
 };
 
 // The call's type cannot cross a process boundary (see WhyNot()).

@@ -20,9 +20,47 @@
 
 #include "absl/functional/function_ref.h"
 #include "executors/internal/remote_call.h"
+#include "executors/internal/serializable.h"
 #include "futures/internal/future_state.h"
 
 namespace cf::internal {
+
+// Why a call `fn(args...)` returning R cannot run in a worker process, naming
+// the type at fault; "" when it can. Instantiates no cereal code.
+template <class R, class F, class... Args>
+std::string WhyNotRemotable() {
+  using Remote = RemoteCallTraits<R, F, Args...>;
+  if constexpr (!Remote::kCallable) {
+    return "the function, of type `" + TypeNameOf<F>() + "`: " +
+           Remote::WhyNot();
+  } else if constexpr (!Remote::kArgumentsSerializable) {
+    std::string why;  // about the first argument at fault
+    int position = 0;
+    (
+        [&] {
+          ++position;
+          if (why.empty() && !kIsSerializable<Args>) {
+            why = "argument " + std::to_string(position) + ", of type `" +
+                  TypeNameOf<Args>() + "`, cannot be serialized: " +
+                  WhyNotSerializable<Args>();
+          }
+        }(),
+        ...);
+    return why;
+  } else if constexpr (!Remote::kResultSerializable) {
+    return "the result type `" + TypeNameOf<R>() +
+           "` cannot be serialized: " + WhyNotSerializable<R>();
+  } else {
+    return "";
+  }
+}
+
+// Throws NotRemotable (a std::invalid_argument) with WhyNotRemotable().
+template <class R, class F, class... Args>
+[[noreturn]] void ThrowNotRemotableCall() {
+  throw NotRemotable("cannot run this call in a worker process: " +
+                     WhyNotRemotable<R, F, Args...>());
+}
 
 class WorkItem {
  public:
@@ -98,8 +136,10 @@ class CallState final : public FutureState<R>, public WorkItem {
   void Drop() override { call_.reset(); }
 
   void EncodeRemote(std::string* out) override {
+    // Only a remotable call instantiates cereal code: any other argument or
+    // result type must compile for the thread pool.
     if constexpr (!Remote::kRemotable) {
-      ThrowNotRemotable<Remote>();
+      ThrowNotRemotableCall<R, F, Args...>();
     } else {
       EncodeCall<R>(call_->first, call_->second, out);
       call_.reset();

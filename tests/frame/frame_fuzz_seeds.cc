@@ -43,10 +43,15 @@ int Main(int argc, char** argv) {
                          {FrameKind::kTask, 64}})),
       Input(1000, Stream({{FrameKind::kTask, 300}, {FrameKind::kResult, 200}})),
       Input(2000, Stream({{FrameKind::kResult, kMaxPayload}})),
-      // One byte over the limit; the tag is valid, the header is not.
-      Input(24, Stream({{FrameKind::kTask, kMaxPayload + 1}})),
+      // One byte over the limit; the tags are valid, the header is not. A
+      // mutated size field breaks the header tag, so this seed is the
+      // fuzzer's way to "payload too large".
+      Input(kFrameHeaderSize, Stream({{FrameKind::kTask, kMaxPayload + 1}})),
       // Cut mid-frame.
       Input(10, Stream({{FrameKind::kTask, 40}}).substr(0, 50)),
+      // An authentic header declaring the limit, then only a few bytes.
+      Input(kFrameHeaderSize, Stream({{FrameKind::kResult, kMaxPayload}})
+                                  .substr(0, kFrameHeaderSize + 10)),
   };
   int n = 0;
   for (const std::string& seed : seeds) {

@@ -1,0 +1,96 @@
+#include "executors/internal/clean_fork.h"
+
+#include <stdio_ext.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace cf::internal {
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::vector<int> fds;
+};
+
+Registry& GetRegistry() {
+  static Registry* registry = new Registry();  // outlives static destructors
+  return *registry;
+}
+
+}  // namespace
+
+void RegisterOwnedFd(int fd) {
+  if (fd < 0) return;
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.fds.push_back(fd);
+}
+
+void CloseOwnedFd(int fd) {
+  if (fd < 0) return;
+  Registry& r = GetRegistry();
+  {
+    // Under the lock: a child forked now must not see the number as ours
+    // after it was closed and reused by someone else.
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto it = std::find(r.fds.begin(), r.fds.end(), fd);
+    if (it != r.fds.end()) r.fds.erase(it);
+    close(fd);
+  }
+}
+
+void MakeChannel(int fds[2]) {
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw std::runtime_error(
+        absl::StrCat("cf: socketpair failed: ", strerror(errno)));
+  }
+  r.fds.push_back(fds[0]);
+  r.fds.push_back(fds[1]);
+}
+
+pid_t ForkWorkerProcess(int keep_fd) {
+  // Only what sits in the buffers now could be printed twice; stdin is left
+  // alone (another thread may be blocked reading it, holding its lock).
+  std::cout.flush();
+  std::cerr.flush();
+  std::clog.flush();
+  std::fflush(stdout);
+  std::fflush(stderr);
+  Registry& r = GetRegistry();
+  r.mu.lock();
+  const pid_t pid = fork();
+  if (pid != 0) {
+    const int err = errno;
+    r.mu.unlock();
+    if (pid < 0) {
+      throw std::runtime_error(
+          absl::StrCat("cf: fork failed: ", strerror(err)));
+    }
+    return pid;
+  }
+  // The child: one thread, the lock ours, the list as the parent had it.
+  for (int fd : r.fds) {
+    if (fd != keep_fd) close(fd);
+  }
+  r.fds.clear();
+  r.fds.push_back(keep_fd);
+  r.mu.unlock();
+  __fpurge(stdout);
+  __fpurge(stderr);
+  return 0;
+}
+
+}  // namespace cf::internal

@@ -1,0 +1,41 @@
+// Forking a worker so that it holds only its own channel: every descriptor
+// any cf pool in this process owns (sockets to other workers, wake-up
+// eventfds, pidfds, fork-server sockets) is registered here, and a child
+// forked with ForkWorkerProcess closes all of them but its own.
+//
+// The one thing to know: channels are made and children forked under one
+// process-wide lock, so a pool starting workers in one thread never leaks a
+// half-made channel into a child that another pool forks at the same moment
+// (that leak kept a worker's socket open and hung the other pool's shutdown).
+//
+//   int fds[2];
+//   internal::MakeChannel(fds);                // both ends registered
+//   pid_t pid = internal::ForkWorkerProcess(fds[1]);
+//   if (pid == 0) RunWorker(...);              // child: only fds[1] is ours
+//   internal::CloseOwnedFd(fds[1]);
+#ifndef CF_EXECUTORS_INTERNAL_CLEAN_FORK_H_
+#define CF_EXECUTORS_INTERNAL_CLEAN_FORK_H_
+
+#include <sys/types.h>
+
+namespace cf::internal {
+
+// Records `fd` as cf's (closed in every worker forked from now on).
+void RegisterOwnedFd(int fd);
+// Forgets and closes `fd`; a negative fd is ignored.
+void CloseOwnedFd(int fd);
+
+// A close-on-exec AF_UNIX stream socketpair, both ends registered. Throws
+// std::runtime_error naming errno.
+void MakeChannel(int fds[2]);
+
+// Flushes stdout and stderr (C and C++ streams), as Python does before it
+// forks, then forks. In the child (returns 0): every registered descriptor
+// except `keep_fd` is closed and the stdio buffers copied from the parent
+// are discarded, so a worker never prints the parent's output again. Throws
+// std::runtime_error if fork fails.
+pid_t ForkWorkerProcess(int keep_fd);
+
+}  // namespace cf::internal
+
+#endif  // CF_EXECUTORS_INTERNAL_CLEAN_FORK_H_
