@@ -1,6 +1,6 @@
 #include "executors/init.h"
 
-#include "executors/internal/reexec.h"
+#include "executors/transport/reexec.h"
 
 namespace cf {
 

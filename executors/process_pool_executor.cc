@@ -27,15 +27,15 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "executors/internal/byte_stream.h"
-#include "executors/internal/child_exit.h"
-#include "executors/internal/clean_fork.h"
-#include "executors/internal/fork_server.h"
-#include "executors/internal/frame.h"
+#include "executors/transport/byte_stream.h"
+#include "executors/transport/child_exit.h"
+#include "executors/transport/clean_fork.h"
+#include "executors/transport/fork_server.h"
+#include "executors/transport/frame.h"
 #include "executors/internal/pool_support.h"
-#include "executors/internal/process_worker.h"
-#include "executors/internal/reexec.h"
-#include "executors/internal/remote_exception.h"
+#include "executors/transport/process_worker.h"
+#include "executors/transport/reexec.h"
+#include "executors/transport/remote_exception.h"
 #include "futures/internal/deadline.h"
 #include "futures/internal/future_state.h"
 

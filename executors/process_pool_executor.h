@@ -44,7 +44,7 @@
 
 #include "absl/time/time.h"
 #include "executors/executor.h"
-#include "executors/internal/remote_call.h"
+#include "executors/transport/remote_call.h"
 #include "futures/errors.h"
 
 namespace cf {

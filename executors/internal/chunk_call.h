@@ -28,9 +28,9 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
-#include "executors/internal/byte_stream.h"
-#include "executors/internal/remote_call.h"
-#include "executors/internal/remote_exception.h"
+#include "executors/transport/byte_stream.h"
+#include "executors/transport/remote_call.h"
+#include "executors/transport/remote_exception.h"
 #include "executors/internal/work_item.h"
 #include "futures/errors.h"
 #include "futures/future.h"

@@ -19,8 +19,8 @@
 #include <utility>
 
 #include "absl/functional/function_ref.h"
-#include "executors/internal/remote_call.h"
-#include "executors/internal/serializable.h"
+#include "executors/transport/remote_call.h"
+#include "executors/transport/serializable.h"
 #include "futures/internal/future_state.h"
 
 namespace cf::internal {

@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "executors/internal/frame.h"
+#include "executors/transport/frame.h"
 
 namespace cf::internal::frame_fuzz {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "executors/internal/frame.h"
+#include "executors/transport/frame.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size);

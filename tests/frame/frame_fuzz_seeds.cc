@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "executors/internal/frame.h"
+#include "executors/transport/frame.h"
 #include "tests/frame/frame_fuzz.h"
 
 namespace cf::internal::frame_fuzz {

@@ -21,7 +21,7 @@ done
 # The sources are in the runfiles tree, which is the working directory.
 clang++-14 -std=c++20 -O1 -g -Wall -Wextra -I. \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  executors/internal/frame.cc tests/frame/frame_fuzz.cc \
+  executors/transport/frame.cc tests/frame/frame_fuzz.cc \
   -o "$work/frame_fuzz" \
   $(pkg-config --libs absl_status absl_statusor absl_strings) -lsodium
 

@@ -1,7 +1,7 @@
 // The framing between a process pool and its workers: frames round-trip
 // however the stream is cut, and nothing corrupt, forged or oversized ever
 // comes out as a frame.
-#include "executors/internal/frame.h"
+#include "executors/transport/frame.h"
 
 #include <fcntl.h>
 #include <signal.h>

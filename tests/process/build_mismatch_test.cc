@@ -10,7 +10,7 @@
 
 #include "absl/time/time.h"
 #include "cf.h"
-#include "executors/internal/build_fingerprint.h"
+#include "executors/transport/build_fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/process/process_test_util.h"

@@ -9,11 +9,11 @@
 #include <string>
 
 #include "cf.h"
-#include "executors/internal/child_exit.h"
-#include "executors/internal/code_address.h"
-#include "executors/internal/frame.h"
-#include "executors/internal/process_worker.h"
-#include "executors/internal/remote_call.h"
+#include "executors/transport/child_exit.h"
+#include "executors/transport/code_address.h"
+#include "executors/transport/frame.h"
+#include "executors/transport/process_worker.h"
+#include "executors/transport/remote_call.h"
 #include "gtest/gtest.h"
 
 namespace {

@@ -22,8 +22,8 @@
 
 #include "absl/time/time.h"
 #include "cf.h"
-#include "executors/internal/child_exit.h"
-#include "executors/internal/clean_fork.h"
+#include "executors/transport/child_exit.h"
+#include "executors/transport/clean_fork.h"
 #include "gtest/gtest.h"
 #include "tests/process/cpython_test_util.h"
 #include "tests/process/process_test_util.h"

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "executors/internal/chunk_call.h"
-#include "executors/internal/remote_call.h"
+#include "executors/transport/remote_call.h"
 #include "executors/internal/work_item.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -5,7 +5,7 @@
 // The throw-site checks look for the names of noinline functions, so they
 // hold in fastbuild and the sanitizer configs; under -c opt with inlining
 // across the board a frame may disappear.
-#include "executors/internal/remote_exception.h"
+#include "executors/transport/remote_exception.h"
 
 #include <sys/wait.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 // (cereal declares vector<T>, shared_ptr<T> and T* overloads whatever T is).
 // Every verdict is checked at compile time (static_assert) and again at run
 // time (EXPECT), with WhyNotSerializable naming the type at fault.
-#include "executors/internal/serializable.h"
+#include "executors/transport/serializable.h"
 
 #include <array>
 #include <chrono>
@@ -25,7 +25,7 @@
 #include <variant>
 #include <vector>
 
-#include "executors/internal/remote_call.h"
+#include "executors/transport/remote_call.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

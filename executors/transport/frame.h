@@ -27,8 +27,8 @@
 // build (its build fingerprint is compared right after the hello), and one
 // that frames differently is then named as such instead of being reported as
 // a forgery.
-#ifndef CF_EXECUTORS_INTERNAL_FRAME_H_
-#define CF_EXECUTORS_INTERNAL_FRAME_H_
+#ifndef CF_EXECUTORS_TRANSPORT_FRAME_H_
+#define CF_EXECUTORS_TRANSPORT_FRAME_H_
 
 #include <array>
 #include <cstddef>
@@ -175,4 +175,4 @@ absl::StatusOr<std::optional<Frame>> ReadFrame(int fd, FrameDecoder& decoder);
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_FRAME_H_
+#endif  // CF_EXECUTORS_TRANSPORT_FRAME_H_

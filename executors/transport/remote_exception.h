@@ -24,8 +24,8 @@
 //   // In the parent:
 //   archive(failure);
 //   state->SetException(cf::internal::RebuildException(failure));
-#ifndef CF_EXECUTORS_INTERNAL_REMOTE_EXCEPTION_H_
-#define CF_EXECUTORS_INTERNAL_REMOTE_EXCEPTION_H_
+#ifndef CF_EXECUTORS_TRANSPORT_REMOTE_EXCEPTION_H_
+#define CF_EXECUTORS_TRANSPORT_REMOTE_EXCEPTION_H_
 
 #include <cstdint>
 #include <exception>
@@ -81,4 +81,4 @@ std::exception_ptr RebuildException(const RemoteException& e);
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_REMOTE_EXCEPTION_H_
+#endif  // CF_EXECUTORS_TRANSPORT_REMOTE_EXCEPTION_H_

@@ -9,8 +9,8 @@
 // from its type), and the arguments serialized with cereal. The worker runs
 // an entry only if it is in its own registry; frames are authenticated
 // (frame.h), so the function address is the one the parent sent.
-#ifndef CF_EXECUTORS_INTERNAL_REMOTE_CALL_H_
-#define CF_EXECUTORS_INTERNAL_REMOTE_CALL_H_
+#ifndef CF_EXECUTORS_TRANSPORT_REMOTE_CALL_H_
+#define CF_EXECUTORS_TRANSPORT_REMOTE_CALL_H_
 
 #include <cereal/archives/binary.hpp>
 #include <cereal/types/array.hpp>
@@ -41,10 +41,10 @@
 #include <utility>
 #include <vector>
 
-#include "executors/internal/byte_stream.h"
-#include "executors/internal/code_address.h"
-#include "executors/internal/remote_exception.h"
-#include "executors/internal/serializable.h"  // kIsSerializable
+#include "executors/transport/byte_stream.h"
+#include "executors/transport/code_address.h"
+#include "executors/transport/remote_exception.h"
+#include "executors/transport/serializable.h"  // kIsSerializable
 
 namespace cf::internal {
 
@@ -283,4 +283,4 @@ R DecodeResult(std::string_view bytes) {
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_REMOTE_CALL_H_
+#endif  // CF_EXECUTORS_TRANSPORT_REMOTE_CALL_H_

@@ -1,4 +1,4 @@
-#include "executors/internal/fork_server.h"
+#include "executors/transport/fork_server.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,8 +17,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "executors/internal/build_fingerprint.h"
-#include "executors/internal/clean_fork.h"
+#include "executors/transport/build_fingerprint.h"
+#include "executors/transport/clean_fork.h"
 
 namespace cf::internal {
 namespace {

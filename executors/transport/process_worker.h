@@ -5,13 +5,13 @@
 // image registered (atexit handlers, static destructors, buffered output
 // copied at fork) runs twice. A task that calls exit() or quick_exit() ends
 // the worker the same way, with the code it gave.
-#ifndef CF_EXECUTORS_INTERNAL_PROCESS_WORKER_H_
-#define CF_EXECUTORS_INTERNAL_PROCESS_WORKER_H_
+#ifndef CF_EXECUTORS_TRANSPORT_PROCESS_WORKER_H_
+#define CF_EXECUTORS_TRANSPORT_PROCESS_WORKER_H_
 
 #include <cstdint>
 #include <string>
 
-#include "executors/internal/frame.h"
+#include "executors/transport/frame.h"
 
 namespace cf::internal {
 
@@ -36,4 +36,4 @@ struct WorkerConfig {
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_PROCESS_WORKER_H_
+#endif  // CF_EXECUTORS_TRANSPORT_PROCESS_WORKER_H_

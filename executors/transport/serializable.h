@@ -18,8 +18,8 @@
 //   std::string why = cf::internal::WhyNotSerializable<std::map<int, Item>>();
 //   // "`Item` is a class without a cereal serialize(), or save() and load(),
 //   //  for binary archives"
-#ifndef CF_EXECUTORS_INTERNAL_SERIALIZABLE_H_
-#define CF_EXECUTORS_INTERNAL_SERIALIZABLE_H_
+#ifndef CF_EXECUTORS_TRANSPORT_SERIALIZABLE_H_
+#define CF_EXECUTORS_TRANSPORT_SERIALIZABLE_H_
 
 #include <cxxabi.h>
 
@@ -431,4 +431,4 @@ std::string WhyNotSerializable() {
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_SERIALIZABLE_H_
+#endif  // CF_EXECUTORS_TRANSPORT_SERIALIZABLE_H_

@@ -1,4 +1,4 @@
-#include "executors/internal/remote_call.h"
+#include "executors/transport/remote_call.h"
 
 #include <mutex>
 

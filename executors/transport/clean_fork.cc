@@ -1,4 +1,4 @@
-#include "executors/internal/clean_fork.h"
+#include "executors/transport/clean_fork.h"
 
 #include <stdio_ext.h>
 #include <string.h>

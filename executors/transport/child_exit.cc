@@ -1,4 +1,4 @@
-#include "executors/internal/child_exit.h"
+#include "executors/transport/child_exit.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -12,8 +12,8 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
-#include "executors/internal/clean_fork.h"
-#include "executors/internal/process_worker.h"
+#include "executors/transport/clean_fork.h"
+#include "executors/transport/process_worker.h"
 
 namespace cf::internal {
 namespace {

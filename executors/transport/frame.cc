@@ -1,4 +1,4 @@
-#include "executors/internal/frame.h"
+#include "executors/transport/frame.h"
 
 #include <poll.h>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-#include "executors/internal/remote_exception.h"
+#include "executors/transport/remote_exception.h"
 
 #include <cxxabi.h>
 #include <dlfcn.h>

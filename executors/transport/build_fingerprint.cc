@@ -1,4 +1,4 @@
-#include "executors/internal/build_fingerprint.h"
+#include "executors/transport/build_fingerprint.h"
 
 #include <elf.h>
 #include <link.h>

@@ -1,4 +1,4 @@
-#include "executors/internal/process_worker.h"
+#include "executors/transport/process_worker.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -10,9 +10,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "executors/internal/byte_stream.h"
-#include "executors/internal/remote_call.h"
-#include "executors/internal/remote_exception.h"
+#include "executors/transport/byte_stream.h"
+#include "executors/transport/remote_call.h"
+#include "executors/transport/remote_exception.h"
 
 namespace cf::internal {
 namespace {

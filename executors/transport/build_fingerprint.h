@@ -6,8 +6,8 @@
 // program or one of its libraries was rebuilt in between, code offsets no
 // longer mean the same functions, so parent and worker compare fingerprints
 // before any task is sent.
-#ifndef CF_EXECUTORS_INTERNAL_BUILD_FINGERPRINT_H_
-#define CF_EXECUTORS_INTERNAL_BUILD_FINGERPRINT_H_
+#ifndef CF_EXECUTORS_TRANSPORT_BUILD_FINGERPRINT_H_
+#define CF_EXECUTORS_TRANSPORT_BUILD_FINGERPRINT_H_
 
 #include <string>
 
@@ -23,4 +23,4 @@ std::string FingerprintDigest(const std::string& fingerprint);
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_BUILD_FINGERPRINT_H_
+#endif  // CF_EXECUTORS_TRANSPORT_BUILD_FINGERPRINT_H_

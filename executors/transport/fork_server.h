@@ -5,8 +5,8 @@
 // The one thing to know: the workers are the server's children, not ours, so
 // only the server can reap them; it reports each one's wait status, and the
 // pool learns how a worker ended from WaitExit, never from waitpid.
-#ifndef CF_EXECUTORS_INTERNAL_FORK_SERVER_H_
-#define CF_EXECUTORS_INTERNAL_FORK_SERVER_H_
+#ifndef CF_EXECUTORS_TRANSPORT_FORK_SERVER_H_
+#define CF_EXECUTORS_TRANSPORT_FORK_SERVER_H_
 
 #include <sys/types.h>
 
@@ -14,9 +14,9 @@
 #include <optional>
 
 #include "absl/time/time.h"
-#include "executors/internal/frame.h"
-#include "executors/internal/process_worker.h"
-#include "executors/internal/reexec.h"
+#include "executors/transport/frame.h"
+#include "executors/transport/process_worker.h"
+#include "executors/transport/reexec.h"
 
 namespace cf::internal {
 
@@ -65,4 +65,4 @@ class ForkServer {
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_FORK_SERVER_H_
+#endif  // CF_EXECUTORS_TRANSPORT_FORK_SERVER_H_

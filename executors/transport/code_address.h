@@ -8,8 +8,8 @@
 // Lookups read a snapshot of the loaded objects without taking the loader's
 // lock (only a miss refreshes it), so a worker forked while another thread
 // held that lock can still resolve its calls.
-#ifndef CF_EXECUTORS_INTERNAL_CODE_ADDRESS_H_
-#define CF_EXECUTORS_INTERNAL_CODE_ADDRESS_H_
+#ifndef CF_EXECUTORS_TRANSPORT_CODE_ADDRESS_H_
+#define CF_EXECUTORS_TRANSPORT_CODE_ADDRESS_H_
 
 #include <cstdint>
 #include <optional>
@@ -38,4 +38,4 @@ std::optional<std::uintptr_t> ResolveAddress(const CodeAddress& code);
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_CODE_ADDRESS_H_
+#endif  // CF_EXECUTORS_TRANSPORT_CODE_ADDRESS_H_

@@ -1,4 +1,4 @@
-#include "executors/internal/code_address.h"
+#include "executors/transport/code_address.h"
 
 #include <elf.h>
 #include <link.h>

@@ -13,8 +13,8 @@
 //   pid_t pid = internal::ForkWorkerProcess(fds[1]);
 //   if (pid == 0) RunWorker(...);              // child: only fds[1] is ours
 //   internal::CloseOwnedFd(fds[1]);
-#ifndef CF_EXECUTORS_INTERNAL_CLEAN_FORK_H_
-#define CF_EXECUTORS_INTERNAL_CLEAN_FORK_H_
+#ifndef CF_EXECUTORS_TRANSPORT_CLEAN_FORK_H_
+#define CF_EXECUTORS_TRANSPORT_CLEAN_FORK_H_
 
 #include <sys/types.h>
 
@@ -38,4 +38,4 @@ pid_t ForkWorkerProcess(int keep_fd);
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_CLEAN_FORK_H_
+#endif  // CF_EXECUTORS_TRANSPORT_CLEAN_FORK_H_

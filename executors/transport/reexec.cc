@@ -1,4 +1,4 @@
-#include "executors/internal/reexec.h"
+#include "executors/transport/reexec.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,11 +17,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "executors/internal/build_fingerprint.h"
-#include "executors/internal/byte_stream.h"
-#include "executors/internal/fork_server.h"
-#include "executors/internal/process_worker.h"
-#include "executors/internal/remote_call.h"
+#include "executors/transport/build_fingerprint.h"
+#include "executors/transport/byte_stream.h"
+#include "executors/transport/fork_server.h"
+#include "executors/transport/process_worker.h"
+#include "executors/transport/remote_call.h"
 
 extern char** environ;
 

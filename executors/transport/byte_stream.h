@@ -1,8 +1,8 @@
 // std::streambuf adapters so that cereal archives write straight into a
 // std::string and read straight from bytes in memory, with no copy through
 // std::stringstream.
-#ifndef CF_EXECUTORS_INTERNAL_BYTE_STREAM_H_
-#define CF_EXECUTORS_INTERNAL_BYTE_STREAM_H_
+#ifndef CF_EXECUTORS_TRANSPORT_BYTE_STREAM_H_
+#define CF_EXECUTORS_TRANSPORT_BYTE_STREAM_H_
 
 #include <ios>
 #include <streambuf>
@@ -45,4 +45,4 @@ class ViewSource : public std::streambuf {
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_BYTE_STREAM_H_
+#endif  // CF_EXECUTORS_TRANSPORT_BYTE_STREAM_H_

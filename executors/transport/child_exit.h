@@ -12,8 +12,8 @@
 //   int pidfd = internal::OpenPidfd(pid);      // poll it for POLLIN
 //   int status = internal::ReapChild(pid, pidfd, absl::Seconds(1));
 //   std::string how = internal::DescribeStatus(status);  // "was killed by..."
-#ifndef CF_EXECUTORS_INTERNAL_CHILD_EXIT_H_
-#define CF_EXECUTORS_INTERNAL_CHILD_EXIT_H_
+#ifndef CF_EXECUTORS_TRANSPORT_CHILD_EXIT_H_
+#define CF_EXECUTORS_TRANSPORT_CHILD_EXIT_H_
 
 #include <sys/types.h>
 
@@ -47,4 +47,4 @@ std::string DescribeStatus(int status);
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_CHILD_EXIT_H_
+#endif  // CF_EXECUTORS_TRANSPORT_CHILD_EXIT_H_

@@ -7,15 +7,15 @@
 // frame key and a Hello carrying its build fingerprint; the child answers
 // with its own fingerprint before it reads any task, and each side refuses to
 // go on if they differ.
-#ifndef CF_EXECUTORS_INTERNAL_REEXEC_H_
-#define CF_EXECUTORS_INTERNAL_REEXEC_H_
+#ifndef CF_EXECUTORS_TRANSPORT_REEXEC_H_
+#define CF_EXECUTORS_TRANSPORT_REEXEC_H_
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <string>
 
-#include "executors/internal/frame.h"
+#include "executors/transport/frame.h"
 
 namespace cf::internal {
 
@@ -64,4 +64,4 @@ std::string BuildMismatchMessage(const std::string& who,
 
 }  // namespace cf::internal
 
-#endif  // CF_EXECUTORS_INTERNAL_REEXEC_H_
+#endif  // CF_EXECUTORS_TRANSPORT_REEXEC_H_
