@@ -17,6 +17,7 @@
 #ifndef CF_CF_H_
 #define CF_CF_H_
 
+#include "executors/current_process.h"       // IWYU pragma: export
 #include "executors/executor.h"              // IWYU pragma: export
 #include "executors/init.h"                  // IWYU pragma: export
 #include "executors/map_result.h"            // IWYU pragma: export

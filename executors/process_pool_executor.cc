@@ -33,6 +33,7 @@
 #include "executors/transport/fork_server.h"
 #include "executors/transport/frame.h"
 #include "executors/internal/pool_support.h"
+#include "executors/transport/process_identity.h"
 #include "executors/transport/process_worker.h"
 #include "executors/transport/reexec.h"
 #include "executors/transport/remote_exception.h"
@@ -182,17 +183,9 @@ class ProcessPoolExecutor::Pool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       ThrowIfClosedLocked();
-      if (!manager_.joinable()) {
-        // Before the call is queued: if no thread can be started, the call
-        // must not be left pending forever (Python: BrokenProcessPool).
-        try {
-          manager_ = std::thread([this] { ManagerMain(); });
-        } catch (const std::system_error& e) {
-          throw BrokenProcessPool(absl::StrCat(
-              "ProcessPoolExecutor: could not start its manager thread: ",
-              e.what()));
-        }
-      }
+      // Before the call is queued: if no thread can be started, the call
+      // must not be left pending forever (Python: BrokenProcessPool).
+      StartManagerLocked();
       // Python marks a future RUNNING when it enters the call queue, which
       // holds max_workers + 1 calls; from then on it cannot be cancelled.
       if (marked_running_ < max_workers_ + 1) {
@@ -240,6 +233,19 @@ class ProcessPoolExecutor::Pool {
       std::lock_guard<std::mutex> join_lock(join_mu_);
       if (manager_.joinable()) manager_.join();
     }
+  }
+
+  // multiprocessing.Pool's eager start, and its workers' names.
+  void StartAllWorkers(std::string kind) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ThrowIfClosedLocked();
+      worker_kind_ = std::move(kind);
+      StartManagerLocked();
+      to_spawn_ = max_workers_ - static_cast<int>(pids_.size());
+      manager_asleep_ = false;
+    }
+    Wake();
   }
 
   void SignalWorkers(int sig) {
@@ -299,6 +305,17 @@ class ProcessPoolExecutor::Pool {
           window, *options_.max_tasks_per_child - w.tasks_done);
     }
     return static_cast<int>(window);
+  }
+
+  void StartManagerLocked() {
+    if (manager_.joinable()) return;
+    try {
+      manager_ = std::thread([this] { ManagerMain(); });
+    } catch (const std::system_error& e) {
+      throw BrokenProcessPool(absl::StrCat(
+          "ProcessPoolExecutor: could not start its manager thread: ",
+          e.what()));
+    }
   }
 
   // Python checks "broken" before "shut down".
@@ -389,7 +406,28 @@ class ProcessPoolExecutor::Pool {
     fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
     pids_.push_back(pid);
     worker->greeted = greeted;
+    // Its name for cf::current_process(), before its first task.
+    internal::ProcessIdentity identity{
+        .name = internal::ChildName(MethodName(), worker_kind_.c_str(),
+                                    internal::NextProcessNumber()),
+        .parent_pid = getpid()};
+    std::string frame;
+    internal::AppendFrame(key_, FrameKind::kIdentity, 0,
+                          internal::EncodeValue(identity), &frame);
+    worker->out.push_back(std::make_shared<const std::string>(std::move(frame)));
     workers_.push_back(std::move(worker));
+  }
+
+  const char* MethodName() const {
+    switch (*options_.start_method) {
+      case StartMethod::kFork:
+        return "Fork";
+      case StartMethod::kSpawn:
+        return "Spawn";
+      case StartMethod::kForkServer:
+        return "ForkServer";
+    }
+    return "";
   }
 
   internal::Hello Hello() const {
@@ -913,6 +951,7 @@ class ProcessPoolExecutor::Pool {
   bool manager_asleep_ = false;
   std::uint64_t submits_ = 0;  // calls queued so far
   std::string spawn_error_;
+  std::string worker_kind_ = "Process";  // "ForkProcess-1", as Python's
   std::thread manager_;
   std::mutex join_mu_;
 
@@ -961,6 +1000,10 @@ ProcessPoolExecutor::~ProcessPoolExecutor() { shutdown(/*wait=*/true); }
 
 void ProcessPoolExecutor::shutdown(bool wait, bool cancel_futures) {
   pool_->Shutdown(wait, cancel_futures);
+}
+
+void ProcessPoolExecutor::StartAllWorkers(std::string kind) {
+  pool_->StartAllWorkers(std::move(kind));
 }
 
 void ProcessPoolExecutor::terminate_workers() { pool_->SignalWorkers(SIGTERM); }

@@ -49,6 +49,8 @@
 
 namespace cf {
 
+class Pool;  // multiprocessing.Pool (executors/pool.h)
+
 // A worker process died while the pool was in use (Python's
 // concurrent.futures.process.BrokenProcessPool).
 class BrokenProcessPool : public BrokenExecutor {
@@ -194,6 +196,12 @@ class ProcessPoolExecutor final : public Executor {
   }
   void SubmitWithOptions(std::shared_ptr<internal::WorkItem> call,
                          const TaskOptions& options);
+
+  // For cf::Pool (multiprocessing.Pool): starts every worker now, naming
+  // them "<Method><kind>-N" ("ForkPoolWorker-3") instead of Python's
+  // executor names ("ForkProcess-3").
+  friend class cf::Pool;
+  void StartAllWorkers(std::string kind);
 
   class Pool;
   std::unique_ptr<Pool> pool_;

@@ -32,7 +32,7 @@ constexpr char kMagic[4] = {'c', 'f', 'F', '2'};
 constexpr std::size_t kHeaderFieldsSize =
     kFrameHeaderSize - kFrameHeaderTagSize;
 constexpr std::uint8_t kMinKind = static_cast<std::uint8_t>(FrameKind::kHello);
-constexpr std::uint8_t kMaxKind = static_cast<std::uint8_t>(FrameKind::kBye);
+constexpr std::uint8_t kMaxKind = static_cast<std::uint8_t>(FrameKind::kIdentity);
 
 constexpr std::size_t kMinBuffer = FrameDecoder::kMinBufferSize;
 // A drained buffer bigger than this was grown for one large frame; keeping it

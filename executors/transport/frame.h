@@ -51,6 +51,7 @@ enum class FrameKind : std::uint8_t {
   kError,
   kShutdown,
   kBye,
+  kIdentity,  // parent to worker, before its first task: who it is
 };
 
 struct Frame {

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "executors/transport/byte_stream.h"
+#include "executors/transport/process_identity.h"
 #include "executors/transport/remote_call.h"
 #include "executors/transport/remote_exception.h"
 
@@ -113,6 +114,13 @@ void RunWorker(const WorkerConfig& config, FrameDecoder& decoder) {
         // this exit right after the last answer.
         if (config.max_tasks > 0 && ++tasks >= config.max_tasks) {
           Exit(kWorkerExitOk);
+        }
+        break;
+      case FrameKind::kIdentity:
+        try {
+          SetProcessIdentity(DecodeResult<ProcessIdentity>(f.payload));
+        } catch (const std::exception&) {
+          Exit(kWorkerExitBadStream);  // authenticated, yet not ours
         }
         break;
       case FrameKind::kShutdown:

@@ -70,7 +70,7 @@ void Drain(FrameDecoder& decoder, State& s) {
     const Frame& frame = **next;
     const auto kind = static_cast<std::uint8_t>(frame.kind);
     FUZZ_CHECK(kind >= static_cast<std::uint8_t>(FrameKind::kHello) &&
-               kind <= static_cast<std::uint8_t>(FrameKind::kBye));
+               kind <= static_cast<std::uint8_t>(FrameKind::kIdentity));
     FUZZ_CHECK(frame.payload.size() <= kMaxPayload);
     std::string encoded;
     AppendFrame(Key(), frame.kind, frame.id, frame.payload, &encoded);

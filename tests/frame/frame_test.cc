@@ -423,8 +423,8 @@ TEST(FrameDecoderTest, ErrorsNameWhatIsWrong) {
   // named once their header tag matched.
   EXPECT_THAT(CorruptionError(Header(0, 5, 3) + "abc").message(),
               HasSubstr("unknown frame kind 0"));
-  EXPECT_THAT(CorruptionError(Header(7, 5, 3) + "abc").message(),
-              HasSubstr("unknown frame kind 7"));
+  EXPECT_THAT(CorruptionError(Header(8, 5, 3) + "abc").message(),
+              HasSubstr("unknown frame kind 8"));
   EXPECT_THAT(CorruptionError(Header(2, 5, 3, '\x01') + "abc").message(),
               HasSubstr("nonzero reserved bytes"));
 }
