@@ -1,0 +1,180 @@
+#include "executors/internal/worker_launcher.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "executors/transport/child_exit.h"
+#include "executors/transport/clean_fork.h"
+#include "executors/transport/process_worker.h"
+
+namespace cf::internal {
+namespace {
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kSanitizerThreads = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kSanitizerThreads = true;
+#else
+constexpr bool kSanitizerThreads = false;
+#endif
+#else
+constexpr bool kSanitizerThreads = false;
+#endif
+
+// Threads in this process other than the calling one.
+int OtherThreads() {
+  int n = 0;
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (dirent* entry = readdir(dir)) n += entry->d_name[0] != '.';
+    closedir(dir);
+  }
+  return n - 1;
+}
+
+// Forking copies one thread of a process whose other threads may hold locks
+// (in malloc, in any library) that then stay locked forever in the child.
+// Python warns too (DeprecationWarning, 3.12); once per process.
+void WarnIfForkingWithThreads() {
+  static std::atomic<bool> warned{false};
+  // The calling manager thread and the thread that owns the pool are
+  // expected; any other one is the user's, except ThreadSanitizer's own
+  // background thread, which holds none of the program's locks.
+  const int others = OtherThreads() - 1 - (kSanitizerThreads ? 1 : 0);
+  if (others <= 0 || warned.exchange(true)) return;
+  const std::string message = absl::StrCat(
+      "cf::ProcessPoolExecutor: warning: forking worker processes from a "
+      "process with ", others, " other thread", others == 1 ? "" : "s",
+      "; a lock one of them holds stays locked forever in the workers. Use "
+      ".start_method = cf::StartMethod::kForkServer (and call "
+      "cf::Init(argc, argv) first thing in main) to start workers from a "
+      "clean process.\n");
+  [[maybe_unused]] ssize_t n =
+      write(STDERR_FILENO, message.data(), message.size());
+}
+
+}  // namespace
+
+WorkerLauncher::WorkerLauncher(StartMethod method, const FrameKey& key,
+                               Hello hello)
+    : method_(method), key_(key), hello_(std::move(hello)) {}
+
+WorkerLauncher::~WorkerLauncher() = default;
+
+LaunchedWorker WorkerLauncher::Launch() {
+  int fds[2];
+  MakeChannel(fds);
+  LaunchedWorker worker;
+  try {
+    switch (method_) {
+      case StartMethod::kFork:
+        worker.pid = Fork(fds[1]);
+        break;
+      case StartMethod::kSpawn:
+        worker.pid = Reexec(kWorkerFlag, fds[1]);
+        worker.greeted = false;
+        break;
+      case StartMethod::kForkServer:
+        if (fork_server_ == nullptr) {
+          fork_server_ = std::make_unique<ForkServer>(key_, hello_);
+        }
+        worker.pid = fork_server_->Fork(fds[1]);
+        break;
+    }
+  } catch (...) {
+    CloseOwnedFd(fds[0]);
+    CloseOwnedFd(fds[1]);
+    throw;
+  }
+  CloseOwnedFd(fds[1]);
+  worker.fd = fds[0];
+  // Before the hello: a worker that dies at once must still be seen dying.
+  worker.pidfd = OpenPidfd(worker.pid);
+  if (!worker.greeted) {
+    // The socket is empty and ours alone: this cannot block for long.
+    try {
+      SendHello(worker.fd, key_, hello_);
+    } catch (...) {
+      CloseOwnedFd(worker.fd);
+      kill(worker.pid, SIGKILL);
+      Reap(worker.pid, worker.pidfd);
+      throw;
+    }
+  }
+  fcntl(worker.fd, F_SETFL, fcntl(worker.fd, F_GETFL) | O_NONBLOCK);
+  return worker;
+}
+
+pid_t WorkerLauncher::Fork(int child_end) {
+  WarnIfForkingWithThreads();
+  const WorkerConfig config{.fd = child_end,
+                            .key = key_,
+                            .max_payload = hello_.max_payload,
+                            .initializer = hello_.initializer,
+                            .max_tasks = hello_.max_tasks};
+  const pid_t parent = getpid();
+  const pid_t pid = ForkWorkerProcess(child_end);
+  if (pid == 0) {
+    // A worker whose parent dies (even by SIGKILL) goes too, even in the
+    // middle of a task.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(kWorkerExitOk);
+    // Ctrl-C goes to the whole process group: the parent handles it, the
+    // workers must not die noisily mid-task.
+    signal(SIGINT, SIG_IGN);
+    RunWorker(config);
+  }
+  return pid;
+}
+
+int WorkerLauncher::Reap(pid_t pid, int pidfd) {
+  if (fork_server_ == nullptr) {
+    return ReapChild(pid, pidfd, absl::Seconds(1));
+  }
+  // The server's child: it reaps and reports. The kernel's record is the
+  // fallback if the server is gone.
+  std::optional<int> status = fork_server_->WaitExit(pid, absl::Seconds(1));
+  if (!status.has_value()) {
+    kill(pid, SIGKILL);
+    status = fork_server_->WaitExit(pid, absl::Seconds(10));
+  }
+  if (!status.has_value() && pidfd >= 0 &&
+      WaitExited(pidfd, absl::Seconds(1))) {
+    const int recorded = StatusFromPidfd(pidfd);
+    if (recorded != kStatusNotCollected) status = recorded;
+  }
+  CloseOwnedFd(pidfd);
+  return status.value_or(kStatusLostWithServer);
+}
+
+int WorkerLauncher::report_fd() const {
+  return fork_server_ != nullptr ? fork_server_->fd() : -1;
+}
+
+void WorkerLauncher::DrainReports() {
+  if (fork_server_ != nullptr) fork_server_->Drain();
+}
+
+const char* WorkerLauncher::method_name() const {
+  switch (method_) {
+    case StartMethod::kFork:
+      return "Fork";
+    case StartMethod::kSpawn:
+      return "Spawn";
+    case StartMethod::kForkServer:
+      return "ForkServer";
+  }
+  return "";
+}
+
+}  // namespace cf::internal
