@@ -1,0 +1,267 @@
+// First use, the way users run a pool: start it, use it once, shut it down.
+// Every figure is the median over `--rounds` fresh pools, next to the same
+// work on the warm pool and next to peers measured the same way in the same
+// run: Boost.Asio's thread_pool plus a std::packaged_task future per call,
+// and Python's executors (bench/python_first_use.py).
+//
+//   ./bazelw run -c opt //bench:first_use_bench -- --rounds=9 [--python]
+//
+// Rows: process pool (per start method) start-up to first result, shutdown
+// with idle workers, first map of 100,000 no-op calls (chunksize 1000)
+// including start-up, and the warm maps after it; thread pool first batch
+// of 10,000 submit+result against Asio; thread pool map of 1 µs calls
+// against a serial loop.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cf.h"
+
+ABSL_FLAG(int, rounds, 9, "fresh pools per figure");
+ABSL_FLAG(bool, python, false, "also run Python's executors (python3)");
+ABSL_FLAG(std::string, methods, "fork,forkserver,spawn",
+          "process pool start methods to measure");
+ABSL_FLAG(bool, threads, true, "measure the thread pool rows");
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Minor page faults of this process so far.
+long Faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int Noop(int x) { return x; }
+
+// About a microsecond of arithmetic the compiler cannot fold away.
+int Spin1us(int x) {
+  volatile unsigned v = static_cast<unsigned>(x);
+  for (int i = 0; i < 330; ++i) v = v * 1664525u + 1013904223u;
+  return static_cast<int>(v & 1);
+}
+
+constexpr int kMapInputs = 100000;
+constexpr int kBatch = 10000;
+
+std::vector<int> Inputs(int n) {
+  std::vector<int> v(n);
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+const char* Name(cf::StartMethod m) {
+  switch (m) {
+    case cf::StartMethod::kFork:
+      return "fork";
+    case cf::StartMethod::kSpawn:
+      return "spawn";
+    case cf::StartMethod::kForkServer:
+      return "forkserver";
+  }
+  return "?";
+}
+
+void Row(const std::string& what, double seconds, const std::string& note) {
+  std::printf("%-52s %10.3f ms  %s\n", what.c_str(), seconds * 1e3,
+              note.c_str());
+}
+
+struct ProcessFigures {
+  std::vector<double> start, shutdown, first_map, warm_map;
+  std::vector<double> first_faults, warm_faults;  // this process's
+};
+
+ProcessFigures MeasureProcessPool(cf::StartMethod method, int rounds) {
+  ProcessFigures f;
+  const std::vector<int> inputs = Inputs(kMapInputs);
+  for (int r = 0; r < rounds; ++r) {
+    {
+      auto t = Clock::now();
+      auto pool = std::make_unique<cf::ProcessPoolExecutor>(
+          cf::ProcessPoolOptions{.max_workers = 2, .start_method = method});
+      pool->submit(Noop, 0).result();
+      f.start.push_back(Since(t));
+      t = Clock::now();
+      pool.reset();
+      f.shutdown.push_back(Since(t));
+    }
+    auto t = Clock::now();
+    long faults = Faults();
+    cf::ProcessPoolExecutor pool({.max_workers = 2, .start_method = method});
+    long long sum = 0;
+    for (int x : pool.map(Noop, inputs, {.chunksize = 1000})) sum += x;
+    f.first_map.push_back(Since(t));
+    f.first_faults.push_back(Faults() - faults);
+    for (int warm = 0; warm < 4; ++warm) {
+      t = Clock::now();
+      faults = Faults();
+      for (int x : pool.map(Noop, inputs, {.chunksize = 1000})) sum += x;
+      f.warm_map.push_back(Since(t));
+      f.warm_faults.push_back(Faults() - faults);
+    }
+    if (sum != 5LL * (kMapInputs - 1) * kMapInputs / 2) std::abort();
+  }
+  return f;
+}
+
+double ThreadFirstBatch() {
+  const auto t = Clock::now();
+  cf::ThreadPoolExecutor pool(2);
+  std::vector<cf::Future<int>> futures;
+  futures.reserve(kBatch);
+  for (int i = 0; i < kBatch; ++i) futures.push_back(pool.submit(Noop, i));
+  long long sum = 0;
+  for (auto& fut : futures) sum += fut.result();
+  if (sum != 1LL * (kBatch - 1) * kBatch / 2) std::abort();
+  return Since(t);
+}
+
+double AsioFirstBatch() {
+  const auto t = Clock::now();
+  boost::asio::thread_pool pool(2);
+  std::vector<std::future<int>> futures;
+  futures.reserve(kBatch);
+  for (int i = 0; i < kBatch; ++i) {
+    std::packaged_task<int()> task([i] { return Noop(i); });
+    futures.push_back(task.get_future());
+    boost::asio::post(pool, std::move(task));
+  }
+  long long sum = 0;
+  for (auto& fut : futures) sum += fut.get();
+  pool.join();
+  if (sum != 1LL * (kBatch - 1) * kBatch / 2) std::abort();
+  return Since(t);
+}
+
+// Python's figures: name -> seconds of each round.
+std::map<std::string, std::vector<double>> RunPython(int rounds) {
+  std::map<std::string, std::vector<double>> out;
+  const std::string cmd =
+      absl::StrFormat("python3 bench/python_first_use.py %d", rounds);
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  char name[64];
+  double seconds;
+  while (std::fscanf(p, "%63s %lf", name, &seconds) == 2) {
+    out[name].push_back(seconds);
+  }
+  pclose(p);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cf::Init(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  const int rounds = absl::GetFlag(FLAGS_rounds);
+  std::printf("First use: medians of %d fresh pools each, 2 workers.\n\n",
+              rounds);
+  std::map<std::string, std::vector<double>> python;
+  if (absl::GetFlag(FLAGS_python)) python = RunPython(rounds);
+
+  std::printf("Process pool (100,000 no-op calls, chunksize 1000)\n");
+  const std::string methods = absl::GetFlag(FLAGS_methods);
+  for (cf::StartMethod m : {cf::StartMethod::kFork, cf::StartMethod::kForkServer,
+                            cf::StartMethod::kSpawn}) {
+    if (!absl::StrContains(absl::StrCat(",", methods, ","),
+                           absl::StrCat(",", Name(m), ","))) {
+      continue;
+    }
+    const ProcessFigures f = MeasureProcessPool(m, rounds);
+    const double first = Median(f.first_map), warm = Median(f.warm_map);
+    Row(absl::StrFormat("%s: start-up to first result", Name(m)),
+        Median(f.start), "");
+    Row(absl::StrFormat("%s: shutdown, workers idle", Name(m)),
+        Median(f.shutdown), "");
+    Row(absl::StrFormat("%s: fresh pool + first map", Name(m)), first,
+        absl::StrFormat("%.2f M/s; %.2fx of warm; %.0f page faults",
+                        kMapInputs / first / 1e6, warm / first,
+                        Median(f.first_faults)));
+    Row(absl::StrFormat("%s: warm map", Name(m)), warm,
+        absl::StrFormat("%.2f M/s; %.0f page faults", kMapInputs / warm / 1e6,
+                        Median(f.warm_faults)));
+    if (m == cf::StartMethod::kFork && python.count("process_first_map")) {
+      const double py = Median(python["process_first_map"]);
+      Row("python fork: fresh pool + first map", py,
+          absl::StrFormat("%.2f M/s; cf is %.1fx", kMapInputs / py / 1e6,
+                          py / first));
+      const double py_warm = Median(python["process_warm_map"]);
+      Row("python fork: warm map", py_warm,
+          absl::StrFormat("%.2f M/s", kMapInputs / py_warm / 1e6));
+      Row("python fork: start-up to first result",
+          Median(python["process_start"]), "");
+      Row("python fork: shutdown", Median(python["process_shutdown"]), "");
+    }
+  }
+
+  if (!absl::GetFlag(FLAGS_threads)) return 0;
+  std::printf("\nThread pool, fresh pool + first batch of %d submit+result\n",
+              kBatch);
+  std::vector<double> cf_batch, asio_batch, ratios;
+  for (int r = 0; r < rounds; ++r) {  // interleaved: same machine state
+    cf_batch.push_back(ThreadFirstBatch());
+    asio_batch.push_back(AsioFirstBatch());
+    ratios.push_back(asio_batch.back() / cf_batch.back());
+  }
+  Row("cf::ThreadPoolExecutor", Median(cf_batch),
+      absl::StrFormat("%.2f M/s", kBatch / Median(cf_batch) / 1e6));
+  Row("asio::thread_pool + packaged_task", Median(asio_batch),
+      absl::StrFormat("%.2f M/s; cf is %.2fx (min %.2fx, max %.2fx)",
+                      kBatch / Median(asio_batch) / 1e6,
+                      Median(asio_batch) / Median(cf_batch),
+                      *std::min_element(ratios.begin(), ratios.end()),
+                      *std::max_element(ratios.begin(), ratios.end())));
+  if (python.count("thread_first_batch")) {
+    const double py = Median(python["thread_first_batch"]);
+    Row("python ThreadPoolExecutor", py,
+        absl::StrFormat("cf is %.1fx", py / Median(cf_batch)));
+  }
+
+  std::printf("\nThread pool map of 1 µs calls (100,000), fresh pool\n");
+  const std::vector<int> inputs = Inputs(kMapInputs);
+  std::vector<double> serial, threads;
+  for (int r = 0; r < rounds; ++r) {
+    auto t = Clock::now();
+    long long sum = 0;
+    for (int x : inputs) sum += Spin1us(x);
+    serial.push_back(Since(t));
+    t = Clock::now();
+    cf::ThreadPoolExecutor pool(2);
+    for (int x : pool.map(Spin1us, inputs)) sum -= x;
+    threads.push_back(Since(t));
+    if (sum != 0) std::abort();
+  }
+  Row("serial loop", Median(serial), "");
+  Row("cf::ThreadPoolExecutor map", Median(threads),
+      absl::StrFormat("%.2fx over serial", Median(serial) / Median(threads)));
+  return 0;
+}
