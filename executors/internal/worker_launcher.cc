@@ -86,7 +86,11 @@ LaunchedWorker WorkerLauncher::Launch() {
         break;
       case StartMethod::kForkServer:
         if (fork_server_ == nullptr) {
-          fork_server_ = std::make_unique<ForkServer>(key_, hello_);
+          fork_server_ = std::make_unique<ForkServer>(
+              WorkerConfig{.key = key_,
+                           .max_payload = hello_.max_payload,
+                           .initializer = hello_.initializer,
+                           .max_tasks = hello_.max_tasks});
         }
         worker.pid = fork_server_->Fork(fds[1]);
         break;

@@ -10,20 +10,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "executors/transport/build_fingerprint.h"
 #include "executors/transport/clean_fork.h"
+#include "executors/transport/remote_call.h"
 
 namespace cf::internal {
 namespace {
 
-// What the server tells the parent, in fixed-size records (the socket also
+// What the server tells a pool, in fixed-size records (the socket also
 // carries descriptors the other way, so it is not a frame stream).
 struct Report {
   enum Kind : std::int32_t { kForked = 1, kExited = 2, kForkFailed = 3 };
@@ -33,23 +37,89 @@ struct Report {
   std::int32_t reserved = 0;
 };
 
-// A one-byte message with room for one descriptor: how a worker's socket
-// travels to the server.
-struct FdMessage {
-  FdMessage() {
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-  }
-  FdMessage(const FdMessage&) = delete;
-  FdMessage& operator=(const FdMessage&) = delete;
+// Requests: a tag byte carrying one descriptor. 'C' on the control socket
+// hands over a new pool's connection; 'F' on a connection asks for a worker
+// on the descriptor, followed by the worker's configuration (a 4-byte
+// length, then an encoded WireConfig).
+constexpr char kConnect = 'C';
+constexpr char kFork = 'F';
+constexpr std::uint32_t kMaxConfig = 64u << 20;
 
-  char byte = 'F';
-  iovec iov{.iov_base = &byte, .iov_len = 1};
+// WorkerConfig as it travels (the descriptor travels beside it).
+struct WireConfig {
+  std::string key;
+  std::uint64_t max_payload = 0;
+  std::string initializer;
+  std::int64_t max_tasks = 0;
+
+  template <class Archive>
+  void serialize(Archive& archive) {
+    archive(key, max_payload, initializer, max_tasks);
+  }
+};
+
+// Sends `bytes` with `fd` attached to its first byte.
+bool SendWithFd(int socket, std::string_view bytes, int fd) {
+  iovec iov{.iov_base = const_cast<char*>(bytes.data()), .iov_len = bytes.size()};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
-};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const ssize_t n = sendmsg(socket, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    sent += static_cast<std::size_t>(n);
+    iov.iov_base = const_cast<char*>(bytes.data()) + sent;
+    iov.iov_len = bytes.size() - sent;
+    msg.msg_control = nullptr;  // the descriptor went with the first byte
+    msg.msg_controllen = 0;
+  }
+  return true;
+}
+
+// Reads one tag byte and the descriptor attached to it (-1 if none).
+// Returns the bytes read: 0 at end of stream, -1 on error.
+ssize_t ReceiveWithFd(int socket, char* tag, int* fd) {
+  iovec iov{.iov_base = tag, .iov_len = 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  do {
+    n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  *fd = -1;
+  cmsghdr* cmsg = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
+  if (cmsg != nullptr && cmsg->cmsg_type == SCM_RIGHTS) {
+    std::memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
+  }
+  return n;
+}
+
+bool ReadExactly(int fd, char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = read(fd, data, size);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    } else if (n == 0 || errno != EINTR) {
+      return false;
+    }
+  }
+  return true;
+}
 
 int PollMs(absl::Duration timeout) {
   if (timeout == absl::InfiniteDuration()) return -1;
@@ -73,74 +143,118 @@ bool SendReport(int fd, const Report& report) {
   return true;
 }
 
-}  // namespace
+// The one server of this process, started by the first pool that needs it.
+struct Server {
+  std::mutex mu;
+  pid_t pid = -1;
+  int control = -1;
+};
 
-ForkServer::ForkServer(const FrameKey& key, const Hello& hello) {
+Server& TheServer() {
+  static Server* server = new Server();  // lives as long as the process
+  return *server;
+}
+
+void WaitForServer(pid_t pid) {
+  int status = 0;
+  for (int i = 0; i < 1000; ++i) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) return;
+    usleep(1000);
+  }
+  kill(pid, SIGKILL);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void StopLocked(Server& s) {
+  if (s.control < 0) return;
+  CloseOwnedFd(s.control);  // it exits when it sees this
+  s.control = -1;
+  WaitForServer(s.pid);
+  s.pid = -1;
+}
+
+// Starts the server unless it runs, and checks it runs our build.
+void StartLocked(Server& s) {
+  if (s.control >= 0) return;
   int fds[2];
   MakeChannel(fds);
+  pid_t pid;
   try {
-    pid_ = Reexec(kForkServerFlag, fds[1]);
+    pid = Reexec(kForkServerFlag, fds[1]);
   } catch (...) {
     CloseOwnedFd(fds[0]);
     CloseOwnedFd(fds[1]);
     throw;
   }
   CloseOwnedFd(fds[1]);
-  fd_ = fds[0];
   try {
-    SendHello(fd_, key, hello);
+    const FrameKey key = FrameKey::Random();
+    SendHello(fds[0], key, Hello{.fingerprint = ProcessFingerprint()});
     FrameDecoder decoder(key, 1 << 20);
-    absl::StatusOr<std::optional<Frame>> frame = ReadFrame(fd_, decoder);
+    absl::StatusOr<std::optional<Frame>> frame = ReadFrame(fds[0], decoder);
     if (!frame.ok() || !frame->has_value() ||
         (*frame)->kind != FrameKind::kHello) {
       throw std::runtime_error(absl::StrCat(
-          "ProcessPoolExecutor: the fork server (pid ", pid_,
+          "ProcessPoolExecutor: the fork server (pid ", pid,
           ") did not answer: ",
           frame.ok() ? "it exited" : frame.status().message()));
     }
     const std::string theirs = DecodeFingerprint((*frame)->payload);
-    if (theirs != hello.fingerprint) {
+    if (theirs != ProcessFingerprint()) {
       throw std::runtime_error(BuildMismatchMessage(
-          absl::StrCat("the fork server (pid ", pid_, ")"), hello.fingerprint,
-          theirs));
+          absl::StrCat("the fork server (pid ", pid, ")"),
+          ProcessFingerprint(), theirs));
     }
   } catch (...) {
-    CloseOwnedFd(fd_);
-    fd_ = -1;
-    kill(pid_, SIGKILL);
-    int status;
-    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+    CloseOwnedFd(fds[0]);
+    kill(pid, SIGKILL);
+    WaitForServer(pid);
     throw;
   }
+  s.pid = pid;
+  s.control = fds[0];
 }
 
-ForkServer::~ForkServer() {
-  if (fd_ < 0) return;
-  CloseOwnedFd(fd_);
-  int status = 0;
-  for (int i = 0; i < 1000; ++i) {
-    const pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || (r < 0 && errno != EINTR)) return;
-    usleep(1000);
+}  // namespace
+
+ForkServer::ForkServer(const WorkerConfig& config) {
+  const std::string wire = EncodeValue(WireConfig{
+      .key = std::string(config.key.bytes()),
+      .max_payload = config.max_payload,
+      .initializer = config.initializer,
+      .max_tasks = config.max_tasks});
+  const std::uint32_t size = static_cast<std::uint32_t>(wire.size());
+  request_.push_back(kFork);
+  request_.append(reinterpret_cast<const char*>(&size), sizeof(size));
+  request_.append(wire);
+  Server& s = TheServer();
+  std::lock_guard<std::mutex> lock(s.mu);
+  // Twice: a server that died meanwhile is replaced once.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    StartLocked(s);
+    int fds[2];
+    MakeChannel(fds);
+    const bool sent = SendWithFd(s.control, std::string(1, kConnect), fds[1]);
+    CloseOwnedFd(fds[1]);
+    if (sent) {
+      fd_ = fds[0];
+      pid_ = s.pid;
+      return;
+    }
+    CloseOwnedFd(fds[0]);
+    StopLocked(s);
   }
-  kill(pid_, SIGKILL);
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
+  throw std::runtime_error(
+      "ProcessPoolExecutor: the fork server exited and could not be "
+      "restarted");
 }
+
+ForkServer::~ForkServer() { CloseOwnedFd(fd_); }
 
 pid_t ForkServer::Fork(int worker_fd) {
-  FdMessage message;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&message.msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &worker_fd, sizeof(int));
-  ssize_t n;
-  do {
-    n = sendmsg(fd_, &message.msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n != 1) {
+  if (gone_ || !SendWithFd(fd_, request_, worker_fd)) {
     throw std::runtime_error(absl::StrCat(
         "ProcessPoolExecutor: the fork server (pid ", pid_, ") is gone"));
   }
@@ -191,18 +305,9 @@ bool ForkServer::ReadReport(absl::Duration timeout) {
   } while (r < 0 && errno == EINTR);
   if (r <= 0) return false;
   Report report;
-  char* dst = reinterpret_cast<char*>(&report);
-  std::size_t got = 0;
-  while (got < sizeof(report)) {
-    const ssize_t n = recv(fd_, dst + got, sizeof(report) - got, 0);
-    if (n > 0) {
-      got += static_cast<std::size_t>(n);
-    } else if (n < 0 && errno == EINTR) {
-      continue;
-    } else {
-      gone_ = true;
-      return false;
-    }
+  if (!ReadExactly(fd_, reinterpret_cast<char*>(&report), sizeof(report))) {
+    gone_ = true;
+    return false;
   }
   switch (report.kind) {
     case Report::kForked:
@@ -221,10 +326,21 @@ bool ForkServer::ReadReport(absl::Duration timeout) {
   return true;
 }
 
-void RunForkServer(const WorkerConfig& config) {
-  const int fd = config.fd;
+pid_t ForkServerPid() {
+  Server& s = TheServer();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return s.pid;
+}
+
+void StopForkServer() {
+  Server& s = TheServer();
+  std::lock_guard<std::mutex> lock(s.mu);
+  StopLocked(s);
+}
+
+void RunForkServer(int control) {
   // Children are reaped as they end, through a signalfd in the same poll as
-  // the parent's requests.
+  // the requests.
   sigset_t chld, old_mask;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -232,10 +348,14 @@ void RunForkServer(const WorkerConfig& config) {
   const int sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sig_fd < 0) _exit(kWorkerExitBadStream);
   const pid_t server = getpid();
+  std::vector<int> clients;      // one connection per pool
+  std::map<pid_t, int> owner;    // worker -> the connection that asked
+  std::vector<pollfd> polls;
   while (true) {
-    pollfd polls[2] = {{.fd = fd, .events = POLLIN, .revents = 0},
-                       {.fd = sig_fd, .events = POLLIN, .revents = 0}};
-    if (poll(polls, 2, -1) < 0) {
+    polls.assign({{.fd = control, .events = POLLIN, .revents = 0},
+                  {.fd = sig_fd, .events = POLLIN, .revents = 0}});
+    for (int c : clients) polls.push_back({.fd = c, .events = POLLIN, .revents = 0});
+    if (poll(polls.data(), polls.size(), -1) < 0) {
       if (errno == EINTR) continue;
       _exit(kWorkerExitBadStream);
     }
@@ -246,41 +366,74 @@ void RunForkServer(const WorkerConfig& config) {
       int status;
       pid_t pid;
       while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (!SendReport(fd, {Report::kExited, pid, status, 0})) {
-          _exit(kWorkerExitOk);
-        }
+        auto it = owner.find(pid);
+        if (it == owner.end()) continue;
+        SendReport(it->second, {Report::kExited, pid, status, 0});
+        owner.erase(it);
       }
     }
-    if (polls[0].revents == 0) continue;
-    FdMessage message;
-    const ssize_t n = recvmsg(fd, &message.msg, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    // The parent closed its end (the pool is done) or went away: the
-    // workers, told to stop or dying with us, need nothing more.
-    if (n <= 0) _exit(kWorkerExitOk);
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&message.msg);
-    if (message.byte != 'F' || cmsg == nullptr ||
-        cmsg->cmsg_type != SCM_RIGHTS) {
-      _exit(kWorkerExitBadStream);
+    if (polls[0].revents != 0) {
+      char tag = 0;
+      int fd = -1;
+      // This process ended (or dropped us): workers still running die with
+      // the server (their parent-death signal).
+      if (ReceiveWithFd(control, &tag, &fd) <= 0) _exit(kWorkerExitOk);
+      if (tag != kConnect || fd < 0) _exit(kWorkerExitBadStream);
+      clients.push_back(fd);
     }
-    int worker_fd;
-    std::memcpy(&worker_fd, CMSG_DATA(cmsg), sizeof(int));
-    const pid_t pid = fork();
-    if (pid == 0) {
-      close(fd);
-      close(sig_fd);
-      sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != server) _exit(kWorkerExitOk);
-      WorkerConfig worker = config;
-      worker.fd = worker_fd;
-      RunWorker(worker);
+    for (std::size_t i = 2; i < polls.size(); ++i) {
+      if (polls[i].revents == 0) continue;
+      const int client = polls[i].fd;
+      char tag = 0;
+      int worker_fd = -1;
+      std::uint32_t size = 0;
+      std::string wire;
+      const bool ok = ReceiveWithFd(client, &tag, &worker_fd) > 0 &&
+                      tag == kFork && worker_fd >= 0 &&
+                      ReadExactly(client, reinterpret_cast<char*>(&size),
+                                  sizeof(size)) &&
+                      size <= kMaxConfig &&
+                      (wire.resize(size), ReadExactly(client, wire.data(), size));
+      WireConfig config;
+      std::optional<FrameKey> key;
+      if (ok) {
+        try {
+          config = DecodeResult<WireConfig>(wire);
+          key = FrameKey::FromBytes(config.key);
+        } catch (const std::exception&) {
+        }
+      }
+      if (!ok || !key.has_value()) {
+        // The pool is done (or sent nonsense): forget the connection; its
+        // workers are reaped without a report.
+        if (worker_fd >= 0) close(worker_fd);
+        close(client);
+        clients.erase(std::find(clients.begin(), clients.end(), client));
+        for (auto& [pid, fd] : owner) {
+          if (fd == client) fd = -1;
+        }
+        continue;
+      }
+      const pid_t pid = fork();
+      if (pid == 0) {
+        close(control);
+        close(sig_fd);
+        for (int c : clients) close(c);
+        sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != server) _exit(kWorkerExitOk);
+        RunWorker({.fd = worker_fd,
+                   .key = *key,
+                   .max_payload = config.max_payload,
+                   .initializer = std::move(config.initializer),
+                   .max_tasks = config.max_tasks});
+      }
+      const int err = errno;
+      close(worker_fd);
+      if (pid > 0) owner[pid] = client;
+      SendReport(client, pid > 0 ? Report{Report::kForked, pid, 0, 0}
+                                 : Report{Report::kForkFailed, 0, err, 0});
     }
-    const int err = errno;
-    close(worker_fd);
-    const Report report = pid > 0 ? Report{Report::kForked, pid, 0, 0}
-                                  : Report{Report::kForkFailed, 0, err, 0};
-    if (!SendReport(fd, report)) _exit(kWorkerExitOk);
   }
 }
 

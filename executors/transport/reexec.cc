@@ -57,8 +57,12 @@ bool ReadExactly(int fd, char* data, std::size_t size) {
 // The life of a re-executed process, from its first line of main().
 [[noreturn]] void Serve(const char* flag, pid_t parent) {
   // As a forked worker: gone with its parent, deaf to Ctrl-C (the parent
-  // handles it). The parent may have died before prctl took effect.
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // handles it). The parent may have died before prctl took effect. Not the
+  // fork server: it serves the whole process, whichever thread started it
+  // (a parent-death signal follows that thread), and it exits when the
+  // process's end of its socket closes.
+  const bool fork_server = std::strcmp(flag, kForkServerFlag) == 0;
+  if (!fork_server) prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(kWorkerExitOk);
   signal(SIGINT, SIG_IGN);
 
@@ -94,7 +98,7 @@ bool ReadExactly(int fd, char* data, std::size_t size) {
                       .max_payload = hello.max_payload,
                       .initializer = std::move(hello.initializer),
                       .max_tasks = hello.max_tasks};
-  if (std::strcmp(flag, kForkServerFlag) == 0) RunForkServer(config);
+  if (fork_server) RunForkServer(fd);
   RunWorker(config, decoder);
 }
 

@@ -10,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "cf.h"
+#include "executors/transport/fork_server.h"
 #include "executors/transport/build_fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -35,6 +36,8 @@ TEST_P(BuildMismatchTest, WorkerRunningOtherCodeIsRefused) {
     ScopedEnv env("LD_PRELOAD", preload);
     // The sanitizers insist on coming first in the library list.
     ScopedEnv asan("ASAN_OPTIONS", "verify_asan_link_order=0");
+    // A fork server started by an earlier test would serve this pool too.
+    cf::internal::StopForkServer();
     cf::Future<int> f = pool.submit(Twice, 21);
     try {
       f.result(absl::Seconds(60));

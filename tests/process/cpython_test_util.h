@@ -33,6 +33,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cf.h"
+#include "executors/transport/fork_server.h"
 #include "tests/process/process_test_util.h"
 
 namespace cf_process_test {
@@ -214,7 +215,10 @@ inline std::vector<pid_t> ChildPids() {
     char state = '?';
     long ppid = 0;
     if (std::sscanf(stat.c_str() + close + 1, " %c %ld", &state, &ppid) != 2) continue;
-    if (ppid == self) children.push_back(static_cast<pid_t>(pid));
+    // The fork server serves the whole process and outlives pools.
+    if (ppid == self && pid != cf::internal::ForkServerPid()) {
+      children.push_back(static_cast<pid_t>(pid));
+    }
   }
   closedir(proc);
   return children;

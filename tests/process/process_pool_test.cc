@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cf.h"
+#include "executors/transport/fork_server.h"
 #include "tests/process/process_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -257,6 +258,7 @@ TEST_P(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
   // lands in this one (they inherit the environment).
   const cf_process_test::ScopedTempDir tmp;
   const cf_process_test::ScopedEnv tmpdir("TMPDIR", tmp.path());
+  cf::internal::StopForkServer();  // one left by an earlier test
   const int fds_before = CountOpenFds();
   std::vector<int> pids;
   {
@@ -269,6 +271,9 @@ TEST_P(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
     for (auto& f : fs) pids.push_back(f.result());
   }
   for (int pid : pids) EXPECT_FALSE(IsAlive(pid)) << pid;
+  // The fork server outlives pools (it serves the whole process); ending it
+  // must leave nothing either.
+  cf::internal::StopForkServer();
   EXPECT_EQ(CountOpenFds(), fds_before);
   // No worker, fork server or zombie of ours is left.
   EXPECT_THAT(cf_process_test::ChildrenOf(getpid()), testing::IsEmpty());

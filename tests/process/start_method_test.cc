@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cf.h"
+#include "executors/transport/fork_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/process/process_test_util.h"
@@ -177,6 +178,44 @@ INSTANTIATE_TEST_SUITE_P(
     [](const testing::TestParamInfo<cf::StartMethod>& info) {
       return cf_process_test::StartMethodName(info.param);
     });
+
+// Python's forkserver is shared too: only the first pool pays to start it.
+TEST(ForkServerTest, LaterPoolsReuseTheWarmServer) {
+  pid_t server = -1;
+  for (int round = 0; round < 3; ++round) {
+    cf::ProcessPoolExecutor pool(
+        {.max_workers = 2, .start_method = cf::StartMethod::kForkServer});
+    const int parent = pool.submit(ParentPid).result(absl::Seconds(60));
+    EXPECT_EQ(parent, cf::internal::ForkServerPid());
+    if (round > 0) EXPECT_EQ(parent, server) << "round " << round;
+    server = parent;
+  }
+  // Two pools at once share it, each with its own key and workers.
+  cf::ProcessPoolExecutor a(
+      {.max_workers = 1, .start_method = cf::StartMethod::kForkServer});
+  cf::ProcessPoolExecutor b(
+      {.max_workers = 1, .start_method = cf::StartMethod::kForkServer});
+  EXPECT_EQ(a.submit(ParentPid).result(absl::Seconds(60)), server);
+  EXPECT_EQ(b.submit(ParentPid).result(absl::Seconds(60)), server);
+  EXPECT_NE(a.submit(Pid).result(), b.submit(Pid).result());
+}
+
+TEST(ForkServerTest, AStoppedServerIsReplacedByTheNextPool) {
+  {
+    cf::ProcessPoolExecutor pool(
+        {.max_workers = 1, .start_method = cf::StartMethod::kForkServer});
+    EXPECT_EQ(pool.submit(SleepMs, 1).result(absl::Seconds(60)), 1);
+  }
+  const pid_t old = cf::internal::ForkServerPid();
+  cf::internal::StopForkServer();
+  EXPECT_EQ(cf::internal::ForkServerPid(), -1);
+  EXPECT_FALSE(cf_process_test::IsAlive(old));
+  cf::ProcessPoolExecutor pool(
+      {.max_workers = 1, .start_method = cf::StartMethod::kForkServer});
+  const int parent = pool.submit(ParentPid).result(absl::Seconds(60));
+  EXPECT_NE(parent, old);
+  EXPECT_EQ(parent, cf::internal::ForkServerPid());
+}
 
 TEST(StartMethodDefaultsTest, MaxTasksPerChildDefaultsToSpawn) {
   cf::ProcessPoolExecutor pool({.max_workers = 1, .max_tasks_per_child = 3});
