@@ -233,8 +233,10 @@ class ProcessPoolExecutor::Pool {
 
   // Starts the workers submit asked for; false (and the pool broken) if none
   // can be started at all.
+  // One per turn: the calls waiting go to it before the next one is forked,
+  // so the first answer does not wait for every worker to start.
   bool SpawnRequestedLocked() {
-    while (to_spawn_ > 0) {
+    if (to_spawn_ > 0) {
       --to_spawn_;
       try {
         SpawnLocked();
@@ -290,16 +292,10 @@ class ProcessPoolExecutor::Pool {
       {
         std::unique_lock<std::mutex> lock(mu_);
         if (!broken_.empty()) break;
-        // Twice: dispatching may ask for a worker to replace a dead one.
-        bool cannot_start = false;
-        for (int round = 0; round < 2; ++round) {
-          if (!SpawnRequestedLocked() && workers_.empty()) {
-            cannot_start = true;
-            break;
-          }
-          DispatchLocked(dropped);
-          if (to_spawn_ == 0) break;
-        }
+        // Dispatching may ask for a worker to replace a dead one: the next
+        // turn starts it (see SpawnsLeft).
+        const bool cannot_start = !SpawnRequestedLocked() && workers_.empty();
+        if (!cannot_start) DispatchLocked(dropped);
         if (cannot_start) {
           lock.unlock();
           Break({}, absl::StrCat("no worker process could be started: ",
@@ -318,6 +314,7 @@ class ProcessPoolExecutor::Pool {
       }
       dropped.clear();
       for (auto& w : workers_) w->Flush();
+      if (SpawnsLeft()) continue;  // start the next worker before sleeping
 
       polls.clear();
       polls.push_back({.fd = wake_fd_, .events = POLLIN, .revents = 0});
@@ -378,6 +375,11 @@ class ProcessPoolExecutor::Pool {
     }
     // Here the pool is broken, or shut down with every worker gone.
     launcher_.reset();
+  }
+
+  bool SpawnsLeft() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return to_spawn_ > 0 && broken_.empty();
   }
 
   bool BrokenNow() {
