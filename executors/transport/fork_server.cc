@@ -58,15 +58,27 @@ struct WireConfig {
   }
 };
 
-// Sends `bytes` with `fd` attached to its first byte.
-bool SendWithFd(int socket, std::string_view bytes, int fd) {
-  iovec iov{.iov_base = const_cast<char*>(bytes.data()), .iov_len = bytes.size()};
+// A message of `size` bytes at `data` with room for one descriptor.
+struct FdMessage {
+  FdMessage(char* data, std::size_t size) : iov{data, size} {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+
+  iovec iov;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
+};
+
+// Sends `bytes` with `fd` attached to its first byte.
+bool SendWithFd(int socket, std::string_view bytes, int fd) {
+  FdMessage m(const_cast<char*>(bytes.data()), bytes.size());
+  msghdr& msg = m.msg;
+  iovec& iov = m.iov;
   cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
@@ -89,13 +101,8 @@ bool SendWithFd(int socket, std::string_view bytes, int fd) {
 // Reads one tag byte and the descriptor attached to it (-1 if none).
 // Returns the bytes read: 0 at end of stream, -1 on error.
 ssize_t ReceiveWithFd(int socket, char* tag, int* fd) {
-  iovec iov{.iov_base = tag, .iov_len = 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
+  FdMessage m(tag, 1);
+  msghdr& msg = m.msg;
   ssize_t n;
   do {
     n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
@@ -106,19 +113,6 @@ ssize_t ReceiveWithFd(int socket, char* tag, int* fd) {
     std::memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
   }
   return n;
-}
-
-bool ReadExactly(int fd, char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = read(fd, data, size);
-    if (n > 0) {
-      data += n;
-      size -= static_cast<std::size_t>(n);
-    } else if (n == 0 || errno != EINTR) {
-      return false;
-    }
-  }
-  return true;
 }
 
 int PollMs(absl::Duration timeout) {

@@ -297,6 +297,19 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::Next() {
   return out;
 }
 
+bool ReadExactly(int fd, char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = read(fd, data, size);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    } else if (n == 0 || errno != EINTR) {
+      return false;
+    }
+  }
+  return true;
+}
+
 absl::Status WriteAll(int fd, std::string_view bytes) {
   // Until send() says otherwise; a pipe pays one failed send() per call.
   bool socket = true;

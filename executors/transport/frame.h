@@ -169,6 +169,10 @@ class FrameDecoder {
 // descriptors (pipes) have SIGPIPE blocked in this thread around the write.
 absl::Status WriteAll(int fd, std::string_view bytes);
 
+// Reads exactly `size` bytes from a blocking descriptor; false at end of
+// stream or on an error.
+bool ReadExactly(int fd, char* data, std::size_t size);
+
 // Reads from `fd` until `decoder` has a frame. std::nullopt at end of stream
 // on a frame boundary; kDataLoss if the stream ends mid-frame ("truncated
 // frame: N bytes of a frame, then end of stream") or is corrupt.

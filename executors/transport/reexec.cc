@@ -33,19 +33,6 @@ bool initialized = false;
 std::string program_name;
 std::string fingerprint;
 
-bool ReadExactly(int fd, char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = read(fd, data, size);
-    if (n > 0) {
-      data += n;
-      size -= static_cast<std::size_t>(n);
-    } else if (n == 0 || errno != EINTR) {
-      return false;
-    }
-  }
-  return true;
-}
-
 [[noreturn]] void Die(int code, const std::string& message) {
   if (!message.empty()) {
     std::string line = absl::StrCat("cf worker ", getpid(), ": ", message, "\n");
