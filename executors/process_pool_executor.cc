@@ -469,7 +469,7 @@ class ProcessPoolExecutor::Pool {
         w.MarkCorrupt("did not answer the hello");
         return false;
       }
-      w.greeted = true;
+      w.Greeted();
       const std::string theirs = internal::DecodeFingerprint(f.payload);
       if (theirs != internal::ProcessFingerprint()) {
         // It exits on its own, and never runs a task.

@@ -30,11 +30,21 @@ int WorkerChannel::TakePidfd() { return std::exchange(pidfd_, -1); }
 
 void WorkerChannel::Send(RemoteTask task) {
   out_.push_back(task.frame);
-  if (in_flight_.empty()) {
-    head_deadline_ = Deadline::After(task.timeout);
-    head_since_ = absl::Now();
-  }
   in_flight_.push_back(std::move(task));
+  if (in_flight_.size() == 1) StartHead();
+}
+
+void WorkerChannel::StartHead() {
+  // A re-executed worker runs nothing before it has answered the hello:
+  // its first call's time starts then, not while the program starts.
+  head_deadline_ = greeted ? Deadline::After(in_flight_.front().timeout)
+                           : Deadline::Never();
+  head_since_ = absl::Now();
+}
+
+void WorkerChannel::Greeted() {
+  greeted = true;
+  if (!in_flight_.empty()) StartHead();
 }
 
 void WorkerChannel::SendFrame(std::shared_ptr<const std::string> frame) {

@@ -88,6 +88,8 @@ class WorkerChannel {
   RemoteTask PopAnswered(absl::Time now, absl::Duration* took);
   // Idle with nothing queued: the next call may be a long one.
   void ResetStreak() { fast_streak_ = 0; }
+  // A re-executed worker answered the hello (and is the same build).
+  void Greeted();
 
   std::deque<RemoteTask>& in_flight() { return in_flight_; }
   const std::deque<RemoteTask>& in_flight() const { return in_flight_; }
@@ -109,6 +111,9 @@ class WorkerChannel {
   std::size_t out_sent_ = 0;                            // of out_.front()
   std::deque<RemoteTask> in_flight_;  // sent, in the order it runs them
   Deadline head_deadline_ = Deadline::Never();
+  // The head call's time starts (its deadline, once the worker can run it).
+  void StartHead();
+
   std::string corrupt_;
   // Pipelining: answers in a row that each came within kFastTask of the
   // previous one, and when the last one came.
