@@ -189,6 +189,9 @@ class ProcessPoolExecutor::Pool {
   void SignalWorkers(int sig) {
     Shutdown(/*wait=*/false, /*cancel_futures=*/true);
     std::lock_guard<std::mutex> lock(mu_);
+    // The deaths this causes end the pool, even with kReplace: the calls
+    // behind the killed ones fail rather than start new workers.
+    terminating_ = true;
     for (pid_t pid : pids_) {
       kill(pid, sig);
       // A stopped worker (SIGSTOP) only acts on SIGTERM once continued.
@@ -377,6 +380,11 @@ class ProcessPoolExecutor::Pool {
     launcher_.reset();
   }
 
+  bool Terminating() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return terminating_;
+  }
+
   bool SpawnsLeft() {
     std::lock_guard<std::mutex> lock(mu_);
     return to_spawn_ > 0 && broken_.empty();
@@ -554,7 +562,7 @@ class ProcessPoolExecutor::Pool {
     std::deque<RemoteTask> in_flight = std::move(w->in_flight());
     RemoveWorker(w);
     if (expected) return;
-    if (options_.on_worker_death == WorkerDeath::kReplace &&
+    if (options_.on_worker_death == WorkerDeath::kReplace && !Terminating() &&
         w->init_error.empty() && w->mismatch.empty()) {
       ReplaceAfterDeath(std::move(in_flight), cause);
     } else {
@@ -675,6 +683,7 @@ class ProcessPoolExecutor::Pool {
   bool manager_asleep_ = false;
   std::uint64_t submits_ = 0;  // calls queued so far
   std::string spawn_error_;
+  bool terminating_ = false;  // terminate_workers() or kill_workers() called
   std::string worker_kind_ = "Process";  // "ForkProcess-1", as Python's
   std::thread manager_;
   std::mutex join_mu_;

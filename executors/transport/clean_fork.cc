@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "executors/transport/code_address.h"
 
 namespace cf::internal {
 namespace {
@@ -62,6 +64,10 @@ void MakeChannel(int fds[2]) {
 }
 
 pid_t ForkWorkerProcess(int keep_fd) {
+  // The child resolves its calls through the snapshot of loaded objects:
+  // take it now, so the child never needs the lock that guards taking it
+  // (another thread may hold it at the fork, forever in the child).
+  DescribeAddress(reinterpret_cast<std::uintptr_t>(&ForkWorkerProcess));
   // Only what sits in the buffers now could be printed twice; stdin is left
   // alone (another thread may be blocked reading it, holding its lock).
   std::cout.flush();

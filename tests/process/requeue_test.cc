@@ -182,6 +182,27 @@ TEST_P(RequeueTest, StoppedWorkerEndsWithKillWorkers) {
   });
 }
 
+TEST_P(RequeueTest, KillWorkersWithReplaceEndsEveryCall) {
+  RunWithin(kLimit, "kill_workers with kReplace", [&] {
+    cf::ProcessPoolOptions options = Options(2);
+    options.on_worker_death = cf::WorkerDeath::kReplace;
+    cf::ProcessPoolExecutor pool(options);
+    std::vector<cf::Future<int>> futures;
+    for (int i = 0; i < 6; ++i) futures.push_back(pool.submit(Sleep, 2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // running
+    pool.kill_workers();
+    for (auto& f : futures) {
+      try {
+        f.result();
+        ADD_FAILURE() << "a call outlived kill_workers()";
+      } catch (const cf::BrokenProcessPool&) {
+      } catch (const cf::CancelledError&) {
+      }
+    }
+    EXPECT_EQ(pool.num_workers(), 0);
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(StartMethods, RequeueTest,
                          testing::ValuesIn(cf_process_test::StartMethods()),
                          [](const auto& info) {
