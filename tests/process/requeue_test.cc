@@ -199,6 +199,10 @@ TEST_P(RequeueTest, KillWorkersWithReplaceEndsEveryCall) {
       } catch (const cf::CancelledError&) {
       }
     }
+    // The killed workers are reaped just after their calls fail.
+    for (int i = 0; i < 500 && pool.num_workers() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     EXPECT_EQ(pool.num_workers(), 0);
   });
 }
