@@ -21,8 +21,15 @@
 #include "executors/executor.h"              // IWYU pragma: export
 #include "executors/init.h"                  // IWYU pragma: export
 #include "executors/map_result.h"            // IWYU pragma: export
+#include "executors/mp_errors.h"             // IWYU pragma: export
+#include "executors/parallel_map.h"  // IWYU pragma: export (Pool, progress)
+#include "executors/pipe.h"                  // IWYU pragma: export
+#include "executors/process.h"               // IWYU pragma: export
 #include "executors/process_pool_executor.h"  // IWYU pragma: export
+#include "executors/queue.h"                 // IWYU pragma: export
 #include "executors/remote_error.h"          // IWYU pragma: export
+#include "executors/shared_value.h"          // IWYU pragma: export
+#include "executors/synchronize.h"           // IWYU pragma: export
 #include "executors/thread_pool_executor.h"  // IWYU pragma: export
 #include "futures/as_completed.h"            // IWYU pragma: export
 #include "futures/errors.h"                  // IWYU pragma: export

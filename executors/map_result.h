@@ -20,7 +20,6 @@
 #include <cstddef>
 #include <deque>
 #include <exception>
-#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
@@ -29,6 +28,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
+#include "executors/internal/result_iterator.h"
 #include "futures/errors.h"
 #include "futures/future.h"
 #include "futures/internal/deadline.h"
@@ -60,33 +60,7 @@ class MapResult {
   // futures; none when the inputs are exhausted (or the executor is gone).
   using Submitter = absl::AnyInvocable<std::vector<Future<R>>()>;
 
-  class iterator {
-   public:
-    using value_type = R;
-    using difference_type = std::ptrdiff_t;
-    using iterator_category = std::input_iterator_tag;
-    using reference = R;
-    using pointer = void;
-
-    iterator() = default;
-    // Waits for this position's result and hands it over (once); rethrows
-    // the call's exception.
-    R operator*() const { return owner_->Current(); }
-    iterator& operator++() {
-      owner_->Advance();
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    friend bool operator==(const iterator& a, const iterator& b) {
-      return a.AtEnd() == b.AtEnd();
-    }
-
-   private:
-    friend class MapResult;
-    explicit iterator(MapResult* owner) : owner_(owner) {}
-    bool AtEnd() const { return owner_ == nullptr || owner_->AtEnd(); }
-    MapResult* owner_ = nullptr;
-  };
+  using iterator = internal::ResultIterator<MapResult, R>;
 
   // For executors: `submitted` are the calls made at the call to map();
   // `more` (may be null) submits further ones as iteration proceeds.
@@ -114,6 +88,7 @@ class MapResult {
   iterator end() { return iterator(); }
 
  private:
+  friend iterator;
   bool AtEnd() const {
     return position_ == Position::kUnread && futures_.empty();
   }

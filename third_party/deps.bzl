@@ -11,6 +11,7 @@ archive (e.g. http_archive(name = "com_google_absl", ...)) declare it before
 calling cf_dependencies().
 """
 
+load(":openmpi.bzl", "system_openmpi")
 load(":system_libs.bzl", "system_absl", "system_repo")
 
 def _maybe(rule, name, **kwargs):
@@ -89,6 +90,10 @@ cc_library(name = "benchmark_main", srcs = ["lib/libbenchmark_main.a"], deps = [
         required = {"/usr/include/sodium.h": "libsodium-dev"},
         files = {"BUILD": _PUBLIC + 'cc_library(name = "sodium", linkopts = ["-lsodium"])\n'},
     )
+
+    # Open MPI, for //executors/mpi only (cf::MPIPoolExecutor); //:cf does
+    # not need it. Label as Bazel projects name it (see openmpi.bzl).
+    _maybe(system_openmpi, "openmpi")
 
     # Bench-only peers. Boost.Asio is header-only since Boost 1.69 (no
     # -lboost_system); label as in rules_boost. oneTBB's own BUILD names.

@@ -7,6 +7,8 @@
 #include <optional>
 
 #include "executors/internal/work_item.h"
+#include "futures/internal/deadline.h"
+#include "futures/internal/future_state.h"
 
 namespace cf::internal {
 
@@ -25,6 +27,25 @@ void CancelQueued(WorkItem& call);
 // Fails a call with `error` (and drops its function and arguments); one
 // cancelled meanwhile stays cancelled.
 void FailCall(WorkItem& call, std::exception_ptr error);
+
+// Calls sent together as one task whose future `whole` is done: when it
+// failed or was cancelled as a whole (its worker died), every member without
+// an outcome fails the same way or is cancelled. Members are pointers to
+// WorkItems.
+template <class Members>
+void PassOnGroupFailure(FutureStateBase& whole, Members& members) {
+  if (whole.status() == FutureStatus::kFinished && !whole.raised()) return;
+  const std::exception_ptr error =
+      whole.raised() ? whole.WaitForException(Deadline::Never()) : nullptr;
+  for (auto& member : members) {
+    if (member->future().done()) continue;
+    if (error) {
+      FailCall(*member, error);
+    } else {
+      CancelQueued(*member);
+    }
+  }
+}
 
 }  // namespace cf::internal
 

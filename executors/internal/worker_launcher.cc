@@ -1,6 +1,5 @@
 #include "executors/internal/worker_launcher.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -18,52 +17,6 @@
 #include "executors/transport/process_worker.h"
 
 namespace cf::internal {
-namespace {
-
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerThreads = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kSanitizerThreads = true;
-#else
-constexpr bool kSanitizerThreads = false;
-#endif
-#else
-constexpr bool kSanitizerThreads = false;
-#endif
-
-// Threads in this process other than the calling one.
-int OtherThreads() {
-  int n = 0;
-  if (DIR* dir = opendir("/proc/self/task")) {
-    while (dirent* entry = readdir(dir)) n += entry->d_name[0] != '.';
-    closedir(dir);
-  }
-  return n - 1;
-}
-
-// Forking copies one thread of a process whose other threads may hold locks
-// (in malloc, in any library) that then stay locked forever in the child.
-// Python warns too (DeprecationWarning, 3.12); once per process.
-void WarnIfForkingWithThreads() {
-  static std::atomic<bool> warned{false};
-  // The calling manager thread and the thread that owns the pool are
-  // expected; any other one is the user's, except ThreadSanitizer's own
-  // background thread, which holds none of the program's locks.
-  const int others = OtherThreads() - 1 - (kSanitizerThreads ? 1 : 0);
-  if (others <= 0 || warned.exchange(true)) return;
-  const std::string message = absl::StrCat(
-      "cf::ProcessPoolExecutor: warning: forking worker processes from a "
-      "process with ", others, " other thread", others == 1 ? "" : "s",
-      "; a lock one of them holds stays locked forever in the workers. Use "
-      ".start_method = cf::StartMethod::kForkServer (and call "
-      "cf::Init(argc, argv) first thing in main) to start workers from a "
-      "clean process.\n");
-  [[maybe_unused]] ssize_t n =
-      write(STDERR_FILENO, message.data(), message.size());
-}
-
-}  // namespace
 
 WorkerLauncher::WorkerLauncher(StartMethod method, const FrameKey& key,
                                Hello hello)
@@ -120,7 +73,9 @@ LaunchedWorker WorkerLauncher::Launch() {
 }
 
 pid_t WorkerLauncher::Fork(int child_end) {
-  WarnIfForkingWithThreads();
+  // The calling manager thread and the thread that owns the pool are
+  // expected; any other one is the user's.
+  WarnIfForkingWithThreads("cf::ProcessPoolExecutor", "worker processes", 1);
   const WorkerConfig config{.fd = child_end,
                             .key = key_,
                             .max_payload = hello_.max_payload,

@@ -1,17 +1,20 @@
 #include "executors/transport/clean_fork.h"
 
+#include <dirent.h>
 #include <stdio_ext.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <iostream>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +22,27 @@
 
 namespace cf::internal {
 namespace {
+
+#if defined(__SANITIZE_THREAD__)
+constexpr int kSanitizerThreads = 1;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr int kSanitizerThreads = 1;
+#else
+constexpr int kSanitizerThreads = 0;
+#endif
+#else
+constexpr int kSanitizerThreads = 0;
+#endif
+
+int ThreadCount() {
+  int n = 0;
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (dirent* entry = readdir(dir)) n += entry->d_name[0] != '.';
+    closedir(dir);
+  }
+  return n;
+}
 
 struct Registry {
   std::mutex mu;
@@ -97,6 +121,24 @@ pid_t ForkWorkerProcess(int keep_fd) {
   __fpurge(stdout);
   __fpurge(stderr);
   return 0;
+}
+
+void WarnIfForkingWithThreads(std::string_view who, std::string_view what,
+                              int expected_others) {
+  static std::atomic<bool> warned{false};
+  const int others =
+      ThreadCount() - 1 - expected_others - kSanitizerThreads;
+  if (others <= 0 || warned.exchange(true)) return;
+  const std::string message = absl::StrCat(
+      std::string(who), ": warning: forking ", std::string(what),
+      " from a process with ", others,
+      " other thread", others == 1 ? "" : "s",
+      "; a lock one of them holds stays locked forever in the child. Use "
+      ".start_method = cf::StartMethod::kForkServer (and call "
+      "cf::Init(argc, argv) first thing in main) to start them from a clean "
+      "process.\n");
+  [[maybe_unused]] ssize_t n =
+      write(STDERR_FILENO, message.data(), message.size());
 }
 
 }  // namespace cf::internal

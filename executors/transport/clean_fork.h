@@ -18,6 +18,8 @@
 
 #include <sys/types.h>
 
+#include <string_view>
+
 namespace cf::internal {
 
 // Records `fd` as cf's (closed in every worker forked from now on).
@@ -35,6 +37,16 @@ void MakeChannel(int fds[2]);
 // are discarded, so a worker never prints the parent's output again. Throws
 // std::runtime_error if fork fails.
 pid_t ForkWorkerProcess(int keep_fd);
+
+// Forking copies one thread of a process whose other threads may hold locks
+// (in malloc, in any library) that then stay locked forever in the child;
+// Python warns too (DeprecationWarning, 3.12). Prints one warning on stderr,
+// once per process, if this process runs more threads than the calling one,
+// `expected_others` of cf's own and a sanitizer's background thread.
+// `who` starts the line ("cf::Process"), `what` names the children
+// ("worker processes").
+void WarnIfForkingWithThreads(std::string_view who, std::string_view what,
+                              int expected_others);
 
 }  // namespace cf::internal
 

@@ -27,6 +27,8 @@ int NextProcessNumber() {
   return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
+void ResetProcessNumbers() { counter.store(0, std::memory_order_relaxed); }
+
 std::string ChildName(const char* method, const char* kind, int number) {
   return absl::StrCat(method, kind, "-", number);
 }

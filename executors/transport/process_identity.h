@@ -36,6 +36,8 @@ void SetProcessIdentity(ProcessIdentity identity);
 // The next number for a child's name (1, 2, ...), shared by every kind of
 // child this process starts.
 int NextProcessNumber();
+// Starts the numbers again at 1, as Python does in a new child process.
+void ResetProcessNumbers();
 
 // "Fork", "Spawn" or "ForkServer" + `kind` + "-" + number, as Python names
 // children by start method ("ForkProcess-1", "SpawnPoolWorker-2").

@@ -66,6 +66,8 @@ bool RunCall(std::string_view call, std::string* result, std::string* error) {
   return false;
 }
 
+const WorkerConfig* running_config = nullptr;
+
 void Send(int fd, const FrameKey& key, FrameKind kind, std::uint64_t id,
           std::string_view payload, std::string& buffer) {
   buffer.clear();
@@ -80,7 +82,10 @@ void RunWorker(const WorkerConfig& config) {
   RunWorker(config, decoder);
 }
 
+const WorkerConfig* RunningWorkerConfig() { return running_config; }
+
 void RunWorker(const WorkerConfig& config, FrameDecoder& decoder) {
+  running_config = &config;
   GuardExit();
   std::string out, result, error;
   std::int64_t tasks = 0;

@@ -31,6 +31,9 @@ struct WorkerConfig {
 };
 
 [[noreturn]] void RunWorker(const WorkerConfig& config);
+// The config of the worker loop running in this process, for a call that
+// takes the channel over (a cf::Process child); nullptr outside RunWorker.
+const WorkerConfig* RunningWorkerConfig();
 // The same, reading on from `decoder`, which may already hold task frames.
 [[noreturn]] void RunWorker(const WorkerConfig& config, FrameDecoder& decoder);
 

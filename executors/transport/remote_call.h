@@ -101,12 +101,24 @@ struct RemoteCallTraits {
   }
 };
 
+// In a worker: the function a frame names, from the address the parent
+// sent (a function pointer, already checked to be code of this program) or
+// from its type alone (a captureless lambda).
+template <class F>
+F FunctionAt(std::uintptr_t fn) {
+  if constexpr (kIsFunctionPointer<F>) {
+    return reinterpret_cast<F>(fn);
+  } else {
+    return F{};
+  }
+}
+
 template <class R, class F, class... Args>
 struct RemoteEntryFor {
   static void Run(std::uintptr_t fn, InputArchive& in, std::string* out) {
     std::tuple<Args...> args;
     std::apply([&](auto&... a) { (in(a), ...); }, args);
-    F function = MakeFunction(fn);
+    F function = FunctionAt<F>(fn);
     if constexpr (std::is_void_v<R>) {
       std::apply(std::move(function), std::move(args));
     } else {
@@ -115,14 +127,6 @@ struct RemoteEntryFor {
       std::ostream stream(&sink);
       OutputArchive archive(stream);
       archive(result);
-    }
-  }
-
-  static F MakeFunction(std::uintptr_t fn) {
-    if constexpr (kIsFunctionPointer<F>) {
-      return reinterpret_cast<F>(fn);
-    } else {
-      return F{};
     }
   }
 
@@ -184,7 +188,7 @@ struct RemoteChunkEntryFor {
     std::ostream stream(&sink);
     OutputArchive archive(stream);
     archive(n);
-    F function = RemoteEntryFor<R, F, Args...>::MakeFunction(fn);
+    F function = FunctionAt<F>(fn);
     for (std::uint64_t i = 0; i < n; ++i) {
       std::tuple<Args...> args;
       std::apply([&](auto&... a) { (in(a), ...); }, args);

@@ -1,0 +1,237 @@
+// cf::MPIPoolExecutor with workers started by MPI_Comm_spawn from a test
+// binary run on its own (an MPI singleton): everything of cf::Executor
+// (submit, map's chunksize/timeout/buffersize, shutdown, wait and
+// as_completed), exceptions with their rank, host and pid, initializers,
+// and the build check.
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <numeric>
+#include <ranges>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cf.h"
+#include "executors/mpi/mpi_executor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/mpi/mpi_tasks.h"
+
+namespace {
+
+using ::testing::HasSubstr;
+using namespace cf_test;
+
+// One pool for the tests that leave it usable: spawning costs ~0.3 s.
+class MPIPoolTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pool_ = new cf::MPIPoolExecutor({.max_workers = 2});
+  }
+  static void TearDownTestSuite() {
+    delete pool_;
+    pool_ = nullptr;
+  }
+  static cf::MPIPoolExecutor* pool_;
+};
+cf::MPIPoolExecutor* MPIPoolTest::pool_ = nullptr;
+
+TEST_F(MPIPoolTest, SubmitRunsOnAnotherProcess) {
+  EXPECT_EQ(pool_->submit(Square, 7).result(), 49);
+  EXPECT_NE(pool_->submit(WorkerPid).result(), getpid());
+  EXPECT_EQ(pool_->num_workers(), 2);
+}
+
+TEST_F(MPIPoolTest, BothWorkersServe) {
+  std::vector<cf::Future<int>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(pool_->submit(SleepMs, 200));
+  for (auto& f : futures) f.result();
+  std::set<int> pids;
+  for (int i = 0; i < 2; ++i) {
+    futures.clear();
+    for (int j = 0; j < 2; ++j) futures.push_back(pool_->submit(SleepMs, 100));
+    pids.insert(pool_->submit(WorkerPid).result());
+  }
+  EXPECT_GE(pids.size(), 1u);
+}
+
+TEST_F(MPIPoolTest, MapKeepsOrderWithChunks) {
+  std::vector<int> inputs(100);
+  std::iota(inputs.begin(), inputs.end(), 0);
+  for (int chunksize : {1, 7, 100}) {
+    std::vector<int> out;
+    for (int r : pool_->map(Square, inputs, {.chunksize = chunksize})) {
+      out.push_back(r);
+    }
+    ASSERT_EQ(out.size(), inputs.size());
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(out[i], i * i);
+  }
+}
+
+TEST_F(MPIPoolTest, MapBuffersizeTakesFromAnEndlessRange) {
+  int taken = 0;
+  long long sum = 0;
+  for (int r : pool_->map(Square, std::views::iota(0), {.buffersize = 4})) {
+    sum += r;
+    if (++taken == 20) break;
+  }
+  EXPECT_EQ(sum, 2470);  // 0^2 + ... + 19^2
+}
+
+TEST_F(MPIPoolTest, ExceptionsNameTypeRankHostAndPid) {
+  try {
+    pool_->submit(ThrowOutOfRange, 1).result();
+    FAIL() << "no exception";
+  } catch (const std::out_of_range& e) {
+    EXPECT_STREQ(e.what(), "boom");
+    std::optional<cf::MPIOrigin> origin = cf::MPIOriginOf(e);
+    ASSERT_TRUE(origin.has_value());
+    EXPECT_TRUE(origin->rank == 0 || origin->rank == 1) << origin->rank;
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    EXPECT_EQ(origin->host, host);
+    EXPECT_NE(origin->pid, getpid());
+    EXPECT_GT(origin->pid, 0);
+    std::optional<cf::RemoteTraceback> remote = cf::RemoteTracebackOf(e);
+    ASSERT_TRUE(remote.has_value());
+    EXPECT_THAT(remote->what(), HasSubstr("on MPI rank"));
+    EXPECT_THAT(remote->traceback(), HasSubstr("ThrowOutOfRange"));
+  }
+  try {
+    pool_->submit(ThrowParseError, 1).result();
+    FAIL() << "no exception";
+  } catch (const cf::RemoteError& e) {
+    EXPECT_THAT(e.type_name(), HasSubstr("ParseError"));
+    EXPECT_EQ(e.message(), "bad token");
+    EXPECT_TRUE(cf::MPIOriginOf(e).has_value());
+  }
+  // The pool goes on.
+  EXPECT_EQ(pool_->submit(Square, 3).result(), 9);
+}
+
+TEST_F(MPIPoolTest, FuturesWorkWithWaitAndAsCompleted) {
+  std::vector<cf::Future<int>> futures;
+  for (int i = 0; i < 10; ++i) futures.push_back(pool_->submit(Square, i));
+  auto [done, not_done] = cf::wait(futures, absl::Seconds(30));
+  EXPECT_EQ(done.size(), 10u);
+  EXPECT_TRUE(not_done.empty());
+  int sum = 0;
+  for (cf::Future<int> f : cf::as_completed(futures)) sum += f.result();
+  EXPECT_EQ(sum, 285);
+}
+
+std::int64_t RunAnywhere(cf::Executor& executor) {
+  std::int64_t total = 0;
+  for (int r : executor.map(Square, std::vector<int>{1, 2, 3})) total += r;
+  return total + executor.submit(Square, 4).result();
+}
+
+TEST_F(MPIPoolTest, CodeWrittenForExecutorRunsUnchanged) {
+  cf::ThreadPoolExecutor threads(2);
+  EXPECT_EQ(RunAnywhere(threads), 30);
+  EXPECT_EQ(RunAnywhere(*pool_), 30);
+}
+
+TEST_F(MPIPoolTest, NotRemotableThroughExecutorIsInvalidArgument) {
+  cf::Executor& executor = *pool_;
+  int captured = 2;
+  EXPECT_THROW(executor.submit([captured](int x) { return x * captured; }, 3),
+               std::invalid_argument);
+}
+
+TEST_F(MPIPoolTest, MapTimeoutEndsIteration) {
+  // Last in the suite: the long call keeps a worker busy after the test.
+  auto results = pool_->map(SleepMs, std::vector<int>{0, 1500},
+                            {.timeout = absl::Milliseconds(700)});
+  auto it = results.begin();
+  EXPECT_EQ(*it, 0);
+  ++it;
+  EXPECT_THROW(*it, cf::TimeoutError);
+}
+
+TEST(MPIPoolOwnTest, BootupStartsWorkersBeforeAnySubmit) {
+  cf::MPIPoolExecutor pool({.max_workers = 2});
+  EXPECT_EQ(pool.num_workers(), 0);
+  pool.bootup();
+  EXPECT_EQ(pool.num_workers(), 2);
+}
+
+TEST(MPIPoolOwnTest, ShutdownCancelFuturesCancelsQueuedCalls) {
+  cf::MPIPoolExecutor pool({.max_workers = 1});
+  pool.bootup();
+  std::vector<cf::Future<int>> futures;
+  for (int i = 0; i < 12; ++i) futures.push_back(pool.submit(SleepMs, 300));
+  absl::SleepFor(absl::Milliseconds(100));
+  pool.shutdown(/*wait=*/true, /*cancel_futures=*/true);
+  int cancelled = 0, finished = 0;
+  for (auto& f : futures) {
+    ASSERT_TRUE(f.done());
+    if (f.cancelled()) {
+      ++cancelled;
+    } else {
+      EXPECT_EQ(f.result(), 300);
+      ++finished;
+    }
+  }
+  EXPECT_GE(cancelled, 9);  // at most the running one and one queued on it
+  EXPECT_GE(finished, 1);
+  auto [done, not_done] = cf::wait(futures, absl::ZeroDuration());
+  EXPECT_EQ(done.size(), futures.size());
+  EXPECT_THROW(pool.submit(Square, 1), std::runtime_error);
+}
+
+TEST(MPIPoolOwnTest, ShutdownWithoutWaitFinishesInTheBackground) {
+  std::vector<cf::Future<int>> futures;
+  {
+    cf::MPIPoolExecutor pool({.max_workers = 2});
+    for (int i = 0; i < 6; ++i) futures.push_back(pool.submit(SleepMs, 50));
+    pool.shutdown(/*wait=*/false);
+    EXPECT_THROW(pool.submit(Square, 1), std::runtime_error);
+  }
+  for (auto& f : futures) EXPECT_EQ(f.result(), 50);
+}
+
+TEST(MPIPoolOwnTest, InitializerRunsInEveryWorker) {
+  cf::MPIPoolExecutor pool(
+      {.max_workers = 2, .initializer = {SetInitializedValue, 42}});
+  std::vector<cf::Future<int>> futures;
+  for (int i = 0; i < 6; ++i)
+    futures.push_back(pool.submit(GetInitializedValue));
+  for (auto& f : futures) EXPECT_EQ(f.result(), 42);
+  EXPECT_EQ(GetInitializedValue(), 0);  // not here
+}
+
+TEST(MPIPoolOwnTest, FailingInitializerBreaksThePool) {
+  cf::MPIPoolExecutor pool(
+      {.max_workers = 2, .initializer = {FailingInitializer}});
+  cf::Future<int> f = pool.submit(Square, 2);
+  try {
+    f.result();
+    FAIL() << "no exception";
+  } catch (const cf::BrokenMPIPool& e) {
+    EXPECT_THAT(e.what(), HasSubstr("initializer failed"));
+    EXPECT_THAT(e.what(), HasSubstr("no config"));
+  }
+  EXPECT_THROW(pool.submit(Square, 2), cf::BrokenMPIPool);
+}
+
+TEST(MPIPoolOwnTest, AnotherBuildIsRefusedBeforeAnyTask) {
+  char path[PATH_MAX];
+  ASSERT_NE(realpath("tests/mpi/other_build", path), nullptr);
+  cf::MPIPoolExecutor pool({.max_workers = 1, .program = path});
+  try {
+    pool.submit(Square, 2).result();
+    FAIL() << "no exception";
+  } catch (const cf::BrokenMPIPool& e) {
+    EXPECT_THAT(e.what(), HasSubstr("runs a different build"));
+  }
+}
+
+TEST(MPIPoolOwnTest, BadMaxWorkers) {
+  EXPECT_THROW(cf::MPIPoolExecutor(0), std::invalid_argument);
+}
+
+}  // namespace
