@@ -84,10 +84,7 @@ class ProcessPoolExecutor::Pool {
     internal::RegisterOwnedFd(wake_fd_);
   }
 
-  ~Pool() {
-    Shutdown(/*wait=*/true, /*cancel_futures=*/false);
-    internal::CloseOwnedFd(wake_fd_);
-  }
+  ~Pool() { Shutdown(/*wait=*/true, /*cancel_futures=*/false); }
 
   int max_workers() const { return max_workers_; }
   StartMethod start_method() const { return *options_.start_method; }
@@ -170,6 +167,11 @@ class ProcessPoolExecutor::Pool {
     if (wait) {
       std::lock_guard<std::mutex> join_lock(join_mu_);
       if (manager_.joinable()) manager_.join();
+      // No manager is left to wait on the eventfd, and none can start
+      // (every caller of StartManagerLocked() checks for shutdown first).
+      std::lock_guard<std::mutex> lock(wake_mu_);
+      internal::CloseOwnedFd(wake_fd_);
+      wake_fd_ = -1;
     }
   }
 
@@ -219,7 +221,12 @@ class ProcessPoolExecutor::Pool {
     }
   }
 
+  // Wakes the manager. Once it has been joined, the eventfd is closed
+  // (shutdown(wait=true) leaves no descriptor open) and there is no one to
+  // wake.
   void Wake() {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    if (wake_fd_ < 0) return;
     const std::uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
   }
@@ -665,7 +672,8 @@ class ProcessPoolExecutor::Pool {
   const int max_workers_;
   const ProcessPoolOptions options_;
   const internal::FrameKey key_;
-  const int wake_fd_;
+  std::mutex wake_mu_;  // guards closing wake_fd_ against Wake()
+  int wake_fd_;
   std::atomic<std::uint64_t> next_id_{1};  // 0 is the initializer's
   // How long the last answer took from its call's start (or from the
   // previous answer): the manager's, read by Submit for a spin hint.

@@ -253,6 +253,23 @@ std::vector<std::string> SharedMemoryMappings() {
   return found;
 }
 
+// Python's shutdown(wait=True) releases the pool's resources at once; a
+// program that keeps the executor object around must not keep descriptors.
+TEST_P(ProcessPoolTest, ShutdownWithWaitClosesEveryDescriptorBeforeThePoolGoes) {
+  {  // a fork server, which serves the whole process, is started beforehand
+    cf::ProcessPoolExecutor warm_up(Options(1));
+    ASSERT_EQ(warm_up.submit(Square, 3).result(), 9);
+  }
+  const int fds_before = CountOpenFds();
+  cf::ProcessPoolExecutor pool(Options(2));
+  ASSERT_EQ(pool.submit(Square, 4).result(), 16);
+  pool.shutdown(/*wait=*/true);
+  EXPECT_EQ(CountOpenFds(), fds_before);
+  pool.shutdown(/*wait=*/true);  // again: nothing left to close or wake
+  EXPECT_THROW(pool.submit(Square, 1), std::runtime_error);
+  EXPECT_EQ(CountOpenFds(), fds_before);
+}
+
 TEST_P(ProcessPoolTest, ShutdownReapsEveryWorkerAndClosesEveryDescriptor) {
   // Anything the pool or its workers would put in a temporary directory
   // lands in this one (they inherit the environment).
