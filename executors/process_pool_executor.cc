@@ -151,6 +151,9 @@ class ProcessPoolExecutor::Pool {
     // The deaths this causes end the pool, even with kReplace: the calls
     // behind the killed ones fail rather than start new workers.
     state_.terminating = true;
+    // A worker asked for but not started yet would take the calls already
+    // RUNNING and run them to the end: none is started.
+    registry_.CancelRequestsLocked();
     registry_.SignalAllLocked(sig);
   }
 

@@ -136,6 +136,16 @@ bool PoolManager::Dispatch(std::uint64_t* submits_seen) {
                                    registry_.spawn_error()));
     return false;
   }
+  if (state_.terminating && registry_.workers().empty() &&
+      !state_.queue.empty()) {
+    // Terminated before any worker started: the calls still queued (those
+    // already RUNNING, which shutdown could not cancel) have no one to run
+    // them.
+    lock.unlock();
+    deaths_.Break({}, "the pool was terminated before its worker processes "
+                      "started");
+    return false;
+  }
   DispatchLocked(dropped);
   if (state_.shutdown && state_.queue.empty()) {
     bool idle = true;

@@ -57,6 +57,8 @@ class WorkerRegistry {
   // a new one, since submit only grows the pool when work arrives.
   void RequestReplacementLocked();
   bool SpawnsRequestedLocked() const { return to_spawn_ > 0; }
+  // terminate_workers()/kill_workers(): no worker asked for is started.
+  void CancelRequestsLocked() { to_spawn_ = 0; }
   // A worker went idle with nothing queued (Python's _idle_worker_semaphore).
   void AddIdleLocked() { ++idle_workers_; }
   // Sends `sig` to every live worker (and SIGCONT after it but for SIGKILL:

@@ -207,6 +207,27 @@ TEST_P(RequeueTest, KillWorkersWithReplaceEndsEveryCall) {
   });
 }
 
+// terminate_workers() right after the first submit, while the manager may
+// not have started any worker yet: the call already RUNNING fails, and no
+// worker is started afterwards to run it to the end (it used to: the call
+// returned after its full sleep).
+TEST_P(RequeueTest, TerminateBeforeTheWorkersStartFailsTheRunningCall) {
+  RunWithin(kLimit, "terminate before the workers start", [&] {
+    for (int round = 0; round < 10; ++round) {
+      cf::ProcessPoolExecutor pool(Options(2));
+      cf::Future<int> call = pool.submit(Sleep, 30);
+      pool.terminate_workers();
+      try {
+        call.result();
+        ADD_FAILURE() << "the call outlived terminate_workers() in round "
+                      << round;
+      } catch (const cf::BrokenProcessPool&) {
+      } catch (const cf::CancelledError&) {
+      }
+    }
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(StartMethods, RequeueTest,
                          testing::ValuesIn(cf_process_test::StartMethods()),
                          [](const auto& info) {
