@@ -257,19 +257,9 @@ struct PoolChunkEntry<E, F, std::tuple<Args...>, std::tuple<Extras...>> {
   static void WriteOne(F& function, Item&& args,
                        const std::tuple<Extras...>& extras,
                        OutputArchive& archive) {
-    std::optional<E> result;
-    RemoteException failure;
-    try {
-      result.emplace(CallWithExtras<E>(function, std::move(args), extras));
-    } catch (...) {
-      failure = CaptureCurrentException();
-    }
-    archive(result.has_value());
-    if (result.has_value()) {
-      archive(*result);
-    } else {
-      archive(failure);
-    }
+    WriteOutcome<E>(
+        [&] { return CallWithExtras<E>(function, std::move(args), extras); },
+        archive);
   }
 
   static inline const bool registered = RegisterEntry(&Run);

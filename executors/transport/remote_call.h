@@ -175,6 +175,26 @@ void EncodeCall(const F& fn, const std::tuple<Args...>& args,
   std::apply([&](const auto&... a) { (archive(a), ...); }, args);
 }
 
+// Runs `call` (returning R) and writes its outcome as a chunk's answer
+// carries it: true and the value, or false and the exception. Run it inside
+// a ScopedThrowCapture to get the thrower's stack.
+template <class R, class Call>
+void WriteOutcome(Call&& call, OutputArchive& archive) {
+  std::optional<R> result;
+  RemoteException failure;
+  try {
+    result.emplace(call());
+  } catch (...) {
+    failure = CaptureCurrentException();
+  }
+  archive(result.has_value());
+  if (result.has_value()) {
+    archive(*result);
+  } else {
+    archive(failure);
+  }
+}
+
 // A chunk of calls to one function, for map(chunksize=n) on a process pool:
 // one frame carries n argument tuples and brings back n outcomes, each the
 // serialized result or the exception (so one failing element loses no other
@@ -192,22 +212,9 @@ struct RemoteChunkEntryFor {
     for (std::uint64_t i = 0; i < n; ++i) {
       std::tuple<Args...> args;
       std::apply([&](auto&... a) { (in(a), ...); }, args);
-      std::optional<R> result;
-      RemoteException failure;
-      {
-        ScopedThrowCapture capture;
-        try {
-          result.emplace(std::apply(function, std::move(args)));
-        } catch (...) {
-          failure = CaptureCurrentException();
-        }
-      }
-      archive(result.has_value());
-      if (result.has_value()) {
-        archive(*result);
-      } else {
-        archive(failure);
-      }
+      ScopedThrowCapture capture;
+      WriteOutcome<R>([&] { return std::apply(function, std::move(args)); },
+                      archive);
     }
   }
 
