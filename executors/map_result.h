@@ -74,8 +74,8 @@ class MapResult {
         more_(std::move(other.more_)),
         deadline_(other.deadline_),
         position_(other.position_),
-        error_(std::move(other.error_)),
-        started_(other.started_) {}
+        started_(other.started_),
+        error_(std::move(other.error_)) {}
   MapResult& operator=(MapResult&&) = delete;
   // Cancels the calls not yet yielded once iteration has started. A result
   // never iterated cancels nothing: Python's generator body (and its

@@ -11,10 +11,11 @@
 
 namespace cf::internal {
 
-TaskQueue::TaskQueue(int max_in_flight, bool coalesce, Submit submit)
+TaskQueue::TaskQueue(int max_in_flight, bool coalesce, Submit submit, Now now)
     : max_in_flight_(max_in_flight),
       coalesce_(coalesce),
-      submit_(std::move(submit)) {}
+      submit_(std::move(submit)),
+      now_(now) {}
 
 void TaskQueue::Push(std::shared_ptr<WorkItem> task, bool single_call) {
   {
@@ -134,7 +135,7 @@ std::shared_ptr<WorkItem> TaskQueue::Coalesce(
 void TaskQueue::Send(std::vector<std::shared_ptr<WorkItem>> tasks) {
   const int calls = static_cast<int>(tasks.size());
   std::shared_ptr<WorkItem> task = Coalesce(std::move(tasks));
-  const auto sent = std::chrono::steady_clock::now();
+  const auto sent = now_();
   task->future().AddDoneCallback(
       [this, sent, calls](FutureStateBase&) { OnDone(sent, calls); });
   try {
@@ -147,7 +148,7 @@ void TaskQueue::Send(std::vector<std::shared_ptr<WorkItem>> tasks) {
 void TaskQueue::OnDone(std::chrono::steady_clock::time_point sent, int calls) {
   const double elapsed_us =
       std::chrono::duration<double, std::micro>(
-          std::chrono::steady_clock::now() - sent)
+          now_() - sent)
           .count();
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -32,13 +32,16 @@ namespace cf::internal {
 class TaskQueue {
  public:
   using Submit = absl::AnyInvocable<void(std::shared_ptr<WorkItem>)>;
+  // Times a task from sent to answered; tests pass a clock they move.
+  using Now = std::chrono::steady_clock::time_point (*)();
 
   // How long a batch of fast calls may take, by the recent per-call time.
   static constexpr std::chrono::microseconds kBatchBudget{1000};
   static constexpr int kMaxBatch = 1024;
 
   // `submit` hands a task to the executor; what it throws fails that task.
-  TaskQueue(int max_in_flight, bool coalesce, Submit submit);
+  TaskQueue(int max_in_flight, bool coalesce, Submit submit,
+            Now now = &std::chrono::steady_clock::now);
   TaskQueue(const TaskQueue&) = delete;
   TaskQueue& operator=(const TaskQueue&) = delete;
 
@@ -76,6 +79,7 @@ class TaskQueue {
   const int max_in_flight_;
   const bool coalesce_;
   Submit submit_;
+  const Now now_;
 
   mutable std::mutex mu_;
   std::condition_variable idle_;

@@ -4,6 +4,7 @@
 // merge. Through real workers: every call keeps its own value or exception,
 // and a worker killed mid-frame fails that frame's calls while the pool
 // goes on.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,11 +30,17 @@ int Cube(int x) { return x * x * x; }
 
 using SquareCall = PoolCall<int, int (*)(int), int>;
 
+// The queue's clock: it moves only when a test says, so "the last call was
+// fast" does not depend on how slow this machine (or a sanitizer) is.
+std::chrono::steady_clock::time_point fake_now;
+std::chrono::steady_clock::time_point FakeNow() { return fake_now; }
+
 class TaskQueueTest : public testing::Test {
  protected:
   // The queue hands tasks here; the test runs them, in this process.
   TaskQueue queue_{2, /*coalesce=*/true,
-                   [this](std::shared_ptr<WorkItem> task) { sent_.push_back(task); }};
+                   [this](std::shared_ptr<WorkItem> task) { sent_.push_back(task); },
+                   &FakeNow};
   std::vector<std::shared_ptr<WorkItem>> sent_;
 
   cf::Future<int> Call(int (*fn)(int), int x) {
@@ -50,6 +57,7 @@ TEST_F(TaskQueueTest, SendsOnePerWorkerAtOnceAndQueuesTheRest) {
   ASSERT_EQ(sent_.size(), 2u);  // alone, as they came
   EXPECT_EQ(&sent_[0]->future(), futures[0].state().get());
   EXPECT_EQ(queue_.queued(), 3);
+  fake_now += std::chrono::microseconds(10);
   sent_[0]->Run([] {});  // done, and fast: the three queued leave together
   EXPECT_EQ(futures[0].result(), 0);
   ASSERT_EQ(sent_.size(), 3u);
@@ -58,6 +66,22 @@ TEST_F(TaskQueueTest, SendsOnePerWorkerAtOnceAndQueuesTheRest) {
   sent_[2]->Run([] {});
   sent_[1]->Run([] {});
   for (int i = 0; i < 5; ++i) EXPECT_EQ(futures[i].result(), i * i);
+  queue_.WaitIdle();
+}
+
+TEST_F(TaskQueueTest, CallsQueuedBehindASlowCallLeaveOneAtATime) {
+  std::vector<cf::Future<int>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(Call(Square, i));
+  fake_now += 2 * TaskQueue::kBatchBudget;  // one call took two budgets
+  sent_[0]->Run([] {});
+  ASSERT_EQ(sent_.size(), 3u);
+  EXPECT_EQ(queue_.queued(), 1);
+  EXPECT_EQ(&sent_[2]->future(), futures[2].state().get());  // alone
+  sent_[1]->Run([] {});
+  ASSERT_EQ(sent_.size(), 4u);
+  sent_[2]->Run([] {});
+  sent_[3]->Run([] {});
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(futures[i].result(), i * i);
   queue_.WaitIdle();
 }
 
@@ -70,6 +94,7 @@ TEST_F(TaskQueueTest, MixedFunctionsLeaveAsOneBatchOfGroups) {
            {Square, 3}, {Square, 4}, {Cube, 5}, {Cube, 6}, {Square, 7}}) {
     futures.push_back(Call(fn, x));
   }
+  fake_now += std::chrono::microseconds(10);
   sent_[0]->Run([] {});
   ASSERT_EQ(sent_.size(), 3u);
   auto* batch = dynamic_cast<CallBatch*>(sent_[2].get());
