@@ -39,6 +39,8 @@ ABSL_FLAG(int, round_trips, 20000, "round trips per run (Python: a quarter)");
 ABSL_FLAG(int, messages, 1000000, "messages per run (Python: a twentieth)");
 ABSL_FLAG(int, increments, 2000000, "increments per run (Python: a tenth)");
 ABSL_FLAG(bool, python, true, "also run Python's multiprocessing (python3)");
+ABSL_FLAG(std::string, only, "",
+          "run only this workload (say queue_throughput), for profiling");
 
 namespace {
 
@@ -311,6 +313,10 @@ int main(int argc, char** argv) {
   // Interleaved rounds, so that a noisy moment hits every row alike.
   for (int r = 0; r < repeat; ++r) {
     for (const Workload& w : workloads) {
+      if (!absl::GetFlag(FLAGS_only).empty() &&
+          w.name != absl::GetFlag(FLAGS_only)) {
+        continue;
+      }
       cf_rows[w.name].seconds.push_back(w.run(w.n));
       cf_rows[w.name].count = w.n;
     }

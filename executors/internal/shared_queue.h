@@ -1,17 +1,20 @@
 // The untyped core of cf::Queue, cf::SimpleQueue and cf::JoinableQueue: byte
-// strings in one anonymous shared-memory file, guarded by a robust
-// process-shared mutex, with futex waits for "not empty", "not full" and "all
+// strings in one anonymous shared-memory file, one robust process-shared
+// mutex for the producers and one for the consumers (Michael and Scott's
+// two-lock queue), with futex waits for "not empty", "not full" and "all
 // tasks done".
 //
 // The one thing to know: an item becomes visible only when it is wholly in
-// the buffer (the write position moves past it in one store, under the
-// lock), and every reorganization of the buffer is recorded first, so a put
-// or get cut short by SIGKILL at any instruction leaves either no item or the
-// whole item, and the next process to take the lock repairs what the dead
-// one left. The buffer grows to fit any item (a 256 MiB one included) and
-// shrinks again when the queue empties, so a put into an unbounded queue
-// never blocks: a child that put items can exit before anyone gets them
-// (Python's feeder thread makes that child hang at exit instead).
+// the buffer (the write position moves past it in one store), and every
+// step that a SIGKILL could cut in half is recorded first, so a put or get
+// killed at any instruction leaves either no item or the whole item, and the
+// next process to take that side's lock repairs what the dead one left. A
+// producer and a consumer never wait for each other's lock, except when the
+// buffer is compacted or resized, which takes both. The buffer grows to fit
+// any item (a 256 MiB one included) and shrinks again when the queue empties,
+// so a put into an unbounded queue never blocks: a child that put items can
+// exit before anyone gets them (Python's feeder thread makes that child hang
+// at exit instead).
 //
 //   internal::QueueCore q(/*maxsize=*/0);
 //   q.Put(bytes, absl::InfiniteFuture());        // throws cf::Full on timeout
@@ -70,8 +73,16 @@ class QueueCore {
   }
 
  private:
-  class Guard;
-  QueueHeader& header() const { return *ref_.get<QueueHeader>(); }
+  class Side;
+  // Make the buffer room for `need` more bytes; the producers' lock held.
+  void Reserve(std::uint64_t need);
+  void Shrink();
+  // A dead holder's half-done work, with that side's lock held.
+  void RepairPut();
+  void RepairGet();
+  char* Data() const;
+  QueueHeader& header() const;
+  int fd() const;
 
   SharedRef ref_;
   // This process's mapping of the items, shared by the copies of a handle.

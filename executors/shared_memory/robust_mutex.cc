@@ -50,11 +50,13 @@ RobustMutex::RobustMutex(Kind kind) {
 
 RobustMutex::Result RobustMutex::Lock(absl::Time deadline) {
   int r = pthread_mutex_trylock(&mu_);
+  // Test before test-and-set: a failed trylock is a locked write that takes
+  // the line from the holder, which then waits for it back to unlock.
   for (int i = 0; r == EBUSY && i < kSpins; ++i) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
-    r = pthread_mutex_trylock(&mu_);
+    if (Holder() == 0) r = pthread_mutex_trylock(&mu_);
   }
   if (r == EBUSY) {
     if (deadline == absl::InfiniteFuture()) {

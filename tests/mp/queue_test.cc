@@ -83,6 +83,29 @@ struct Item {
   }
 };
 
+// Gets items and records the last one taken, until killed mid-get.
+void ConsumeUntilKilled(cf::Queue<std::int64_t> q, cf::Value<std::int64_t> last) {
+  while (true) last.set_value(q.get());
+}
+
+// A producer and a consumer that run at once, each on its own side's lock,
+// through a queue small enough that each also sleeps on the other.
+void ProduceRange(cf::JoinableQueue<std::int64_t> q, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) q.put(i);
+}
+
+void ConsumeAndMarkDone(cf::JoinableQueue<std::int64_t> q, std::int64_t n,
+                        cf::Value<std::int64_t> sum) {
+  std::int64_t total = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t item = q.get();
+    if (item != i) _exit(3);  // one producer: its order is kept
+    total += item;
+    q.task_done();
+  }
+  sum.set_value(total);
+}
+
 // Puts items of 1 KiB to 4 MiB forever; the test kills it mid-put.
 void ProduceUntilKilled(cf::Queue<Item> q, cf::Value<int> started) {
   std::mt19937 rng(7);
@@ -277,6 +300,54 @@ TEST_P(CrossProcessQueueTest, AProducerKilledMidPutLeavesOnlyWholeItems) {
     EXPECT_EQ(q.get(absl::Seconds(5)).payload, "after");
     EXPECT_TRUE(q.empty());
   }
+}
+
+TEST_P(CrossProcessQueueTest, AConsumerKilledMidGetLosesAtMostTheItemItWasTaking) {
+  constexpr std::int64_t kItems = 400000;
+  for (int round = 0; round < 3; ++round) {
+    cf::Queue<std::int64_t> q;
+    for (std::int64_t i = 0; i < kItems; ++i) q.put(i);
+    cf::Value<std::int64_t> last(-1, {.lock = false});
+    cf::Process p(Options(), ConsumeUntilKilled, q, last);
+    p.start();
+    ASSERT_TRUE(WaitFor([&] { return last.value() >= 0; }));
+    usleep(static_cast<useconds_t>(1000 + 3217 * round));
+    p.kill();
+    p.join();
+    ASSERT_EQ(p.exitcode(), -SIGKILL);
+    const std::int64_t seen = last.value();
+    ASSERT_LT(seen, kItems - 1) << "the child finished before it was killed";
+    // The first get takes the lock the child may have died holding.
+    const std::int64_t first = q.get(absl::Seconds(5));
+    EXPECT_GE(first, seen + 1);
+    EXPECT_LE(first, seen + 2) << "more than the item being taken was lost";
+    EXPECT_EQ(q.qsize(), static_cast<std::size_t>(kItems - 1 - first))
+        << "the count was not repaired";
+    for (std::int64_t expected = first + 1; expected < kItems; ++expected) {
+      ASSERT_EQ(q.get(absl::Seconds(5)), expected);
+    }
+    EXPECT_TRUE(q.empty());
+    q.put(7);  // and it goes on
+    EXPECT_EQ(q.get(absl::Seconds(5)), 7);
+  }
+}
+
+TEST_P(CrossProcessQueueTest, AProducerAndAConsumerRunAtOnceThroughASmallQueue) {
+  constexpr std::int64_t kItems = 100000;
+  cf::JoinableQueue<std::int64_t> q(16);
+  cf::Value<std::int64_t> sum(0);
+  cf::Process producer(Options(), ProduceRange, q, kItems);
+  cf::Process consumer(Options(), ConsumeAndMarkDone, q, kItems, sum);
+  consumer.start();
+  producer.start();
+  producer.join();
+  q.join();  // every item put has had its task_done()
+  consumer.join();
+  EXPECT_EQ(producer.exitcode(), 0);
+  EXPECT_EQ(consumer.exitcode(), 0);
+  EXPECT_EQ(sum.value(), kItems * (kItems - 1) / 2);
+  EXPECT_TRUE(q.empty());
+  EXPECT_THROW(q.task_done(), std::invalid_argument);
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, CrossProcessQueueTest,
