@@ -12,6 +12,7 @@
 #include <ostream>
 #include <ranges>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -68,6 +69,26 @@ std::uint64_t MapSum(cf::Executor& executor, int tasks,
   return sum;
 }
 
+// No pool: `workers` threads, each summing its contiguous share of tasks.
+std::uint64_t StaticSplitSum(int workers, int tasks, std::uint64_t iterations,
+                             const std::string& payload) {
+  std::vector<std::uint64_t> sums(static_cast<std::size_t>(workers));
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      std::uint64_t sum = 0;
+      for (int i = tasks * w / workers; i < tasks * (w + 1) / workers; ++i) {
+        sum += SpinTask(i, iterations, payload);
+      }
+      sums[static_cast<std::size_t>(w)] = sum;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::uint64_t sum = 0;
+  for (std::uint64_t s : sums) sum += s;
+  return sum;
+}
+
 // Tasks queued at once hold a copy of the payload each; this bounds them.
 constexpr double kMaxPayloadBytesInFlight = 64 << 20;
 
@@ -104,13 +125,13 @@ double CalibrateNsPerIteration() {
 const char* SweepModeLabel(int mode) {
   constexpr const char* kLabels[] = {
       "serial", "ThreadPoolExecutor", "ProcessPoolExecutor chunksize=1",
-      "ProcessPoolExecutor chunked"};
+      "ProcessPoolExecutor chunked", "std::thread static split"};
   return kLabels[mode];
 }
 
 const char* SweepModeKey(int mode) {
   constexpr const char* kKeys[] = {"serial", "thread", "process_chunksize_1",
-                                   "process_chunked"};
+                                   "process_chunked", "static_split"};
   return kKeys[mode];
 }
 
@@ -195,6 +216,10 @@ SweepResult RunSweep(const SweepOptions& options) {
             sum = MapSum(processes, point.tasks, iterations, payload,
                          point.chunksize);
             break;
+          case kStaticSplit:
+            sum = StaticSplitSum(options.workers, point.tasks, iterations,
+                                 payload);
+            break;
         }
         seconds[mode].push_back(absl::ToDoubleSeconds(absl::Now() - start));
         if (!expected.has_value()) expected = sum;
@@ -223,18 +248,24 @@ void PrintSweep(const SweepResult& result, std::ostream& out) {
       "before timing; time of map + reading every result, median of %d "
       "run(s); speedup over serial\n\n",
       result.ns_per_iteration, o.payload_bytes, o.workers, o.repeat);
-  out << absl::StrFormat("%9s %9s %6s %6s %10s %10s %12s %12s %9s\n", "grain",
-                         "measured", "tasks", "chunk", "serial", "threads",
-                         "processes", "processes", "checksum");
-  out << absl::StrFormat("%9s %9s %6s %6s %10s %10s %12s %12s\n", "", "CPU/task",
-                         "", "", "", "", "chunksize=1", "chunked");
+  out << absl::StrFormat("%9s %9s %6s %6s %10s %10s %12s %12s %12s %9s\n",
+                         "grain", "measured", "tasks", "chunk", "serial",
+                         "threads", "processes", "processes", "std::thread",
+                         "checksum");
+  out << absl::StrFormat("%9s %9s %6s %6s %10s %10s %12s %12s %12s\n", "",
+                         "CPU/task", "", "", "", "", "chunksize=1", "chunked",
+                         "static split");
   for (const SweepPoint& p : result.points) {
     out << absl::StrFormat(
-        "%9s %6.2f µs %6d %6d %8.1fms %9.2fx %11.2fx %11.2fx %9s\n",
+        "%9s %6.2f µs %6d %6d %8.1fms %9.2fx %11.2fx %11.2fx %11.2fx %9s\n",
         FormatGrain(p.grain_us), p.measured_us, p.tasks, p.chunksize,
         p.median_s[kSerial] * 1e3, p.speedup(kThreads), p.speedup(kProcesses),
-        p.speedup(kProcessesChunked), p.checksum_ok ? "ok" : "WRONG");
+        p.speedup(kProcessesChunked), p.speedup(kStaticSplit),
+        p.checksum_ok ? "ok" : "WRONG");
   }
+  out << "(std::thread static split: no pool, one thread per worker started "
+         "in the timed region, each on its own contiguous share: what this "
+         "machine's cores give at that grain.)\n";
   out << "\nCrossover (the smallest grain from which it beats serial at "
          "every larger grain):\n";
   for (int mode = kThreads; mode < kNumModes; ++mode) {

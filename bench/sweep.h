@@ -42,7 +42,17 @@ struct SweepOptions {
   int chunksize = 0;
 };
 
-enum SweepMode { kSerial, kThreads, kProcesses, kProcessesChunked, kNumModes };
+// kStaticSplit is the machine's own ceiling at each grain, no pool: one
+// std::thread per worker started in the timed region, each running its
+// contiguous share of the tasks.
+enum SweepMode {
+  kSerial,
+  kThreads,
+  kProcesses,
+  kProcessesChunked,
+  kStaticSplit,
+  kNumModes
+};
 
 // "ThreadPoolExecutor", ... for tables and the chart.
 const char* SweepModeLabel(int mode);

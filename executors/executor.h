@@ -15,6 +15,7 @@
 #ifndef CF_EXECUTORS_EXECUTOR_H_
 #define CF_EXECUTORS_EXECUTOR_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <deque>
 #include <memory>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "executors/internal/chunk_call.h"
+#include "executors/internal/map_batch.h"
 #include "executors/internal/work_item.h"
 #include "executors/map_result.h"
 #include "futures/future.h"
@@ -116,6 +118,9 @@ class Executor {
   // Whether map() sends .chunksize inputs per task (process pools do; for
   // threads Python ignores chunksize).
   virtual bool ChunksMap() const { return false; }
+  // Whether map() without a buffersize queues all its calls as one batch
+  // that the workers share (map_batch.h): thread pools do.
+  virtual bool BatchesMap() const { return false; }
 
  private:
   template <class F, class... Ranges>
@@ -153,6 +158,11 @@ class MapSubmitter {
   // executor) are gone.
   std::vector<Future<R>> operator()() {
     return Next(std::index_sequence_for<Views...>());
+  }
+
+  // Every remaining call, submitted as one batch; null when there are none.
+  std::shared_ptr<BatchProgress> SubmitBatch(std::deque<Future<R>>* futures) {
+    return Batch(futures, std::index_sequence_for<Views...>());
   }
 
  private:
@@ -193,6 +203,32 @@ class MapSubmitter {
     return futures;
   }
 
+  template <std::size_t... I>
+  std::shared_ptr<BatchProgress> Batch(std::deque<Future<R>>* futures,
+                                       std::index_sequence<I...> indices) {
+    if constexpr (sizeof...(I) == 0) {
+      return nullptr;
+    } else {
+      using Batch = MapBatch<
+          R, Fn, std::decay_t<std::ranges::range_reference_t<Views>>...>;
+      std::vector<typename Batch::Item> items;
+      if constexpr ((std::ranges::sized_range<Views> && ...)) {
+        items.reserve(std::min({static_cast<std::size_t>(
+            std::ranges::size(std::get<I>(views_)))...}));
+      }
+      while (!AtEnd(indices)) {
+        items.emplace_back(std::in_place, *std::get<I>(iterators_)...);
+        (++std::get<I>(iterators_), ...);
+      }
+      std::shared_ptr<Executor*> executor = executor_.lock();
+      if (items.empty() || !executor) return nullptr;
+      auto batch = Batch::Create(fn_, std::move(items));
+      (*executor)->Submit(batch);
+      *futures = batch->elements();
+      return batch->progress();
+    }
+  }
+
   std::weak_ptr<Executor*> executor_;
   const int chunksize_;  // 1: no chunks
   Fn fn_;
@@ -218,6 +254,12 @@ auto Executor::MapImpl(F&& fn, const MapOptions& options, Ranges&&... ranges) {
       self_, ChunksMap() ? options.chunksize : 1, std::forward<F>(fn),
       std::views::all(std::forward<Ranges>(ranges))...);
   std::deque<Future<R>> submitted;
+  if (BatchesMap() && !options.buffersize.has_value()) {
+    std::shared_ptr<internal::BatchProgress> batch =
+        submitter->SubmitBatch(&submitted);
+    return MapResult<R>(std::move(submitted), nullptr, deadline,
+                        std::move(batch));
+  }
   // With a buffer, that many tasks (calls, or chunks) run ahead.
   const std::size_t limit = options.buffersize.has_value()
                                 ? static_cast<std::size_t>(*options.buffersize)

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
@@ -28,6 +29,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
+#include "executors/internal/map_batch.h"
 #include "executors/internal/result_iterator.h"
 #include "futures/errors.h"
 #include "futures/future.h"
@@ -64,15 +66,20 @@ class MapResult {
 
   // For executors: `submitted` are the calls made at the call to map();
   // `more` (may be null) submits further ones as iteration proceeds.
+  // `batch`: the calls are one thread-pool batch, whose progress says when
+  // to look at them (map_batch.h).
   MapResult(std::deque<Future<R>> submitted, Submitter more,
-            internal::Deadline deadline)
+            internal::Deadline deadline,
+            std::shared_ptr<internal::BatchProgress> batch = nullptr)
       : futures_(std::move(submitted)),
         more_(std::move(more)),
-        deadline_(deadline) {}
+        deadline_(deadline),
+        batch_(std::move(batch)) {}
   MapResult(MapResult&& other) noexcept
       : futures_(std::exchange(other.futures_, {})),
         more_(std::move(other.more_)),
         deadline_(other.deadline_),
+        batch_(std::move(other.batch_)),
         position_(other.position_),
         started_(other.started_),
         error_(std::move(other.error_)) {}
@@ -130,7 +137,9 @@ class MapResult {
     }
     Future<R> f = Pop();
     position_ = Position::kRaised;
-    if (!f.state()->Wait(deadline_)) {
+    const bool done = batch_ ? batch_->Await(*f.state(), deadline_)
+                             : f.state()->Wait(deadline_);
+    if (!done) {
       // Map's own deadline ends the iteration; Python cancels all the rest.
       f.cancel();
       CancelRemaining();
@@ -164,6 +173,7 @@ class MapResult {
   std::deque<Future<R>> futures_;  // submitted, not yet yielded, in order
   Submitter more_;
   internal::Deadline deadline_;
+  std::shared_ptr<internal::BatchProgress> batch_;  // may be null
   enum class Position { kUnread, kTaken, kRaised };
   Position position_ = Position::kUnread;  // of the current position
   bool started_ = false;                   // a position was read or skipped

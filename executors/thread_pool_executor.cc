@@ -69,14 +69,24 @@ class ThreadPoolExecutor::Pool final
     if (shutdown_) {
       throw std::runtime_error("cannot schedule new futures after shutdown");
     }
+    // A batch is one item that up to Width() threads take calls from; to
+    // start threads and wake sleepers it counts as that many calls.
+    const std::size_t width =
+        std::min<std::size_t>(call->Width(), static_cast<std::size_t>(max_workers_));
     queue_.push_back(std::move(call));
     queued_.store(queue_.size(), std::memory_order_relaxed);
-    if (sleeping_ > 0) work_cv_.notify_one();
+    if (sleeping_ > 0) {
+      if (width > 1) {
+        work_cv_.notify_all();
+      } else {
+        work_cv_.notify_one();
+      }
+    }
     if (blocked_ > 0) {
       ++wake_generation_;  // a blocked worker may be waiting for this call
       help_cv_.notify_all();
     }
-    AdjustThreadCountLocked();
+    for (std::size_t i = 0; i < width; ++i) AdjustThreadCountLocked();
   }
 
   // `from_destructor`: the executor is going away, so a worker that shuts
@@ -109,14 +119,26 @@ class ThreadPoolExecutor::Pool final
       // may ever get to it.
       auto it = std::find_if(queue_.begin(), queue_.end(),
                              [&](const std::shared_ptr<WorkItem>& call) {
-                               return awaited(call->future());
+                               return call->Holds(awaited);
                              });
       if (it != queue_.end()) {
-        std::shared_ptr<WorkItem> call = std::move(*it);
-        queue_.erase(it);
-        queued_.store(queue_.size(), std::memory_order_relaxed);
+        std::shared_ptr<WorkItem> call = *it;
+        const bool shared = call->Shared();
+        if (!shared) {
+          queue_.erase(it);
+          queued_.store(queue_.size(), std::memory_order_relaxed);
+        }
         lock.unlock();
-        RunCall(*call, /*nested=*/true);
+        if (shared) {
+          // A batch holding the awaited call: take its calls in turn until
+          // ours is done (by us or by whichever thread claimed it).
+          call->RunUntil(done);
+          lock.lock();
+          RetireLocked(call);
+          lock.unlock();
+        } else {
+          RunCall(call, /*nested=*/true);
+        }
         call.reset();
         lock.lock();
         continue;
@@ -160,23 +182,47 @@ class ThreadPoolExecutor::Pool final
     }
   }
 
+  // The next call to run, or null: a batch stays queued, for the other
+  // threads, until all its calls are taken.
   std::shared_ptr<WorkItem> PopLocked() {
-    std::shared_ptr<WorkItem> call = std::move(queue_.front());
-    queue_.pop_front();
-    queued_.store(queue_.size(), std::memory_order_relaxed);
-    return call;
+    while (!queue_.empty()) {
+      WorkItem& front = *queue_.front();
+      if (front.Shared() && !front.Exhausted()) return queue_.front();
+      std::shared_ptr<WorkItem> call = std::move(queue_.front());
+      queue_.pop_front();
+      queued_.store(queue_.size(), std::memory_order_relaxed);
+      if (!call->Shared()) return call;
+    }
+    return nullptr;
+  }
+
+  // A batch this thread ran out of calls to take leaves the queue.
+  void RetireLocked(const std::shared_ptr<WorkItem>& batch) {
+    auto it = std::find(queue_.begin(), queue_.end(), batch);
+    if (it != queue_.end() && batch->Exhausted()) {
+      queue_.erase(it);
+      queued_.store(queue_.size(), std::memory_order_relaxed);
+    }
   }
 
   // `nested`: run by a worker blocked inside another call, which stays busy.
-  void RunCall(WorkItem& call, bool nested) {
+  void RunCall(const std::shared_ptr<WorkItem>& call, bool nested) {
     try {
-      call.Run([this, nested] {
+      call->Run([this, nested, &call] {
         // Say "idle" before the result wakes anyone, so that a caller who
         // submits again right after result() reuses this thread (Python
-        // releases its idle semaphore when it finds the queue empty).
-        if (!nested && queued_.load(std::memory_order_relaxed) == 0) {
-          idle_tokens_.fetch_add(1, std::memory_order_relaxed);
+        // releases its idle semaphore when it finds the queue empty). A
+        // batch says it when this thread is out of its calls, which is
+        // when the batch can leave the queue.
+        if (nested) return;
+        if (call->Shared()) {
+          std::lock_guard<std::mutex> lock(mu_);
+          RetireLocked(call);
+          if (!queue_.empty()) return;
+        } else if (queued_.load(std::memory_order_relaxed) != 0) {
+          return;
         }
+        idle_tokens_.fetch_add(1, std::memory_order_relaxed);
       });
     } catch (...) {
       // Only reachable when someone set the executor's future by hand;
@@ -203,10 +249,9 @@ class ThreadPoolExecutor::Pool final
     }
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
-      if (!queue_.empty()) {
-        std::shared_ptr<WorkItem> call = PopLocked();
+      if (std::shared_ptr<WorkItem> call = PopLocked()) {
         lock.unlock();
-        RunCall(*call, /*nested=*/false);
+        RunCall(call, /*nested=*/false);
         call.reset();  // drop the call before sleeping
                        // (test_no_stale_references)
         lock.lock();

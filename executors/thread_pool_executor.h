@@ -57,6 +57,9 @@ class ThreadPoolExecutor final : public Executor {
 
  protected:
   void Submit(std::shared_ptr<internal::WorkItem> call) override;
+  // map() without a buffersize queues one batch its threads share, each
+  // taking one call at a time (map_batch.h), instead of a call per input.
+  bool BatchesMap() const override { return true; }
 
  private:
   class Pool;

@@ -8,6 +8,7 @@
 #ifndef CF_EXECUTORS_INTERNAL_WORK_ITEM_H_
 #define CF_EXECUTORS_INTERNAL_WORK_ITEM_H_
 
+#include <cstddef>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -84,6 +85,25 @@ class WorkItem {
   // Completes the future from the result bytes a worker sent back; throws if
   // they do not deserialize.
   virtual void SetRemoteResult(std::string_view bytes) = 0;
+
+  // For items that several threads run at once (a thread pool's map batch,
+  // map_batch.h): each Run() takes elements until none is left, and the item
+  // stays queued until Exhausted(). Width() is how many threads it can use.
+  virtual bool Shared() const { return false; }
+  virtual bool Exhausted() const { return true; }
+  virtual std::size_t Width() const { return 1; }
+  // Whether this item would settle a future that `awaited` accepts and has
+  // not started it yet (a blocked worker may then run it itself).
+  virtual bool Holds(
+      absl::FunctionRef<bool(const FutureStateBase&)> awaited) {
+    return awaited(future());
+  }
+  // A shared item run by a worker blocked on one of its futures: takes
+  // elements only until `done()`.
+  virtual void RunUntil(absl::FunctionRef<bool()> done) {
+    (void)done;
+    Run([] {});
+  }
 };
 
 template <class R, class F, class... Args>

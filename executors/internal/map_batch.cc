@@ -1,0 +1,47 @@
+#include "executors/internal/map_batch.h"
+
+#include <algorithm>
+
+#include "futures/internal/blocking_hook.h"
+
+namespace cf::internal {
+
+bool BatchProgress::Await(FutureStateBase& element, const Deadline& deadline) {
+  if (element.done()) return true;
+  // A pool's own worker waits through its pool, which lets it run the
+  // awaited element itself rather than wait for a thread that may never come.
+  if (BlockingHook::Current() != nullptr) return element.Wait(deadline);
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    awaited_since_.store(now.time_since_epoch().count(),
+                         std::memory_order_relaxed);
+    awaited_.store(&element, std::memory_order_seq_cst);
+    while (!element.done() && !finished_ && !deadline.expired()) {
+      auto until = std::chrono::steady_clock::now() + kPoll;
+      if (!deadline.infinite()) until = std::min(until, deadline.at());
+      cv_.wait_until(lock, until);
+    }
+    awaited_.store(nullptr, std::memory_order_relaxed);
+  }
+  return element.done() || element.Wait(deadline);
+}
+
+void BatchProgress::Settled(const FutureStateBase& element) {
+  if (awaited_.load(std::memory_order_seq_cst) == &element) {
+    const auto since = std::chrono::steady_clock::time_point(
+        std::chrono::steady_clock::duration(
+            awaited_since_.load(std::memory_order_relaxed)));
+    if (std::chrono::steady_clock::now() - since >= kPatience) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+    }
+  }
+  if (unsettled_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    std::lock_guard<std::mutex> lock(mu_);
+    finished_ = true;
+    cv_.notify_all();
+  }
+}
+
+}  // namespace cf::internal

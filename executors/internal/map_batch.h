@@ -1,0 +1,240 @@
+// A thread pool's map() as one queued item: the calls of the map, which the
+// pool's threads take one at a time, each claiming the next element, until
+// none is left.
+//
+// The one thing to know: every element is still a call of its own, as
+// Python's map makes them: its own future (PENDING until a thread claims
+// it, then RUNNING, then its value or exception), cancellable alone (map's
+// result cancels what it has not yielded) and with the pool
+// (shutdown(cancel_futures=True) cancels the elements not yet claimed; a
+// broken pool fails them). What is saved is the queue traffic and the
+// wake-ups per element: one item in the queue for the whole map, and the
+// reader of the results is woken once the awaited element is done, or,
+// when elements take microseconds, at most every kPoll while they stream in.
+//
+//   auto batch = MapBatch<R, F, Args...>::Create(fn, std::move(items));
+//   // items: std::vector<std::optional<std::tuple<Args...>>>, all engaged
+//   std::deque<Future<R>> futures = batch->elements();
+//   executor.Submit(batch);                  // once; up to Width() threads
+//   batch->progress()->Await(*futures[0].state(), deadline);
+#ifndef CF_EXECUTORS_INTERNAL_MAP_BATCH_H_
+#define CF_EXECUTORS_INTERNAL_MAP_BATCH_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "executors/internal/work_item.h"
+#include "futures/errors.h"
+#include "futures/future.h"
+#include "futures/internal/deadline.h"
+#include "futures/internal/future_state.h"
+
+namespace cf::internal {
+
+// How the reader of a batch's results waits for one of them. Elements of a
+// few microseconds finish faster than a thread can be woken, so waking the
+// reader for each would cost more than the elements; it is woken when the
+// element it waits for is done if it has waited kPatience for it (slow
+// elements), when the whole batch is settled, and otherwise looks again
+// every kPoll.
+class BatchProgress {
+ public:
+  static constexpr std::chrono::microseconds kPatience{200};
+  static constexpr std::chrono::microseconds kPoll{1000};
+
+  explicit BatchProgress(std::size_t size) : unsettled_(size) {}
+
+  // Waits until `element` is done or the deadline passes; returns done().
+  bool Await(FutureStateBase& element, const Deadline& deadline);
+  // Called once per element, after its outcome is set (or it is cancelled).
+  void Settled(const FutureStateBase& element);
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<std::size_t> unsettled_;
+  bool finished_ = false;  // guarded by mu_
+  std::atomic<const FutureStateBase*> awaited_{nullptr};
+  std::atomic<std::chrono::steady_clock::rep> awaited_since_{0};
+};
+
+template <class R, class F, class... Args>
+class MapBatch final : public FutureState<void>, public WorkItem {
+  struct Token {};
+
+ public:
+  using Item = std::optional<std::tuple<Args...>>;
+
+  // `items`: one engaged optional per call (each is reset once its call ran).
+  static std::shared_ptr<MapBatch> Create(F fn, std::vector<Item> items) {
+    auto batch =
+        std::make_shared<MapBatch>(Token{}, std::move(fn), std::move(items));
+    // The batch's own future is only ever cancelled or failed, by the pool
+    // (shutdown with cancel_futures, a broken pool): so are then the
+    // elements not claimed yet.
+    batch->AddDoneCallback([](FutureStateBase& self) {
+      static_cast<MapBatch&>(self).PassOn();
+    });
+    return batch;
+  }
+
+  MapBatch(Token, F fn, std::vector<Item> items)
+      : fn_(std::move(fn)),
+        items_(std::move(items)),
+        size_(items_.size()),
+        states_(new FutureState<R>[size_]),
+        progress_(std::make_shared<BatchProgress>(size_)) {}
+
+  // The elements' futures, in input order. Their states lie in one array
+  // (one allocation and one free for the whole map, not one per element,
+  // which the threads freeing them contended for with the next map's
+  // allocations): each Future shares the array's ownership. Such a state
+  // has no shared_from_this(), which only futures handed to user code need
+  // (add_done_callback); these never are: map's result yields values.
+  std::deque<Future<R>> elements() const {
+    std::deque<Future<R>> futures;
+    for (std::size_t i = 0; i < size_; ++i) {
+      futures.emplace_back(std::shared_ptr<FutureState<R>>(states_, &states_[i]));
+    }
+    return futures;
+  }
+  const std::shared_ptr<BatchProgress>& progress() const { return progress_; }
+
+  // `computed` runs once, when this thread finds nothing left to claim:
+  // before it publishes its last result, so that a reader woken by that
+  // result finds the thread already counted idle.
+  void Run(absl::FunctionRef<void()> computed) override {
+    bool counted = false;
+    auto out_of_work = [&] {
+      if (!std::exchange(counted, true)) computed();
+    };
+    while (RunSome(Share(), out_of_work)) {
+    }
+    out_of_work();
+  }
+  void RunUntil(absl::FunctionRef<bool()> done) override {
+    while (!done() && RunSome(1, [] {})) {
+    }
+  }
+
+  bool Shared() const override { return true; }
+  bool Exhausted() const override {
+    return next_.load(std::memory_order_relaxed) >= size_;
+  }
+  std::size_t Width() const override { return size_; }
+  bool Holds(
+      absl::FunctionRef<bool(const FutureStateBase&)> awaited) override {
+    for (std::size_t i = next_.load(std::memory_order_relaxed); i < size_;
+         ++i) {
+      if (awaited(states_[i])) return true;
+    }
+    return false;
+  }
+
+  FutureStateBase& future() override { return *this; }
+  void Drop() override {}  // each element's arguments go when it is settled
+
+  void EncodeRemote(std::string*) override {
+    throw std::logic_error("cf: a thread pool's map batch stays in its process");
+  }
+  void SetRemoteResult(std::string_view) override {
+    throw std::logic_error("cf: a thread pool's map batch stays in its process");
+  }
+
+ private:
+  // How many elements a thread claims at once: one while few are left, so
+  // the threads finish together; up to kMaxShare of a long map, so that
+  // they do not contend for the claim counter on every element. A claimed
+  // element is still PENDING until it starts, and cancellable (PassOn).
+  static constexpr std::size_t kMaxShare = 16;
+  std::size_t Share() const {
+    const std::size_t next = next_.load(std::memory_order_relaxed);
+    const std::size_t left = next < size_ ? size_ - next : 0;
+    return std::clamp<std::size_t>(left / 64, 1, kMaxShare);
+  }
+
+  // Claims up to `share` elements and runs them; false when none was left.
+  bool RunSome(std::size_t share, absl::FunctionRef<void()> before_last_result) {
+    const std::size_t first = next_.fetch_add(share, std::memory_order_relaxed);
+    if (first >= size_) return false;
+    const std::size_t end = std::min(first + share, size_);
+    for (std::size_t i = first; i < end; ++i) {
+      RunElement(i, i + 1 == end ? before_last_result : absl::FunctionRef<void()>([] {}));
+    }
+    return true;
+  }
+
+  void RunElement(std::size_t i, absl::FunctionRef<void()> before_last_result) {
+    FutureState<R>& element = states_[i];
+    if (element.SetRunningOrNotifyCancel()) {
+      std::exception_ptr error;
+      std::optional<R> value;
+      try {
+        value.emplace(std::apply(fn_, std::move(*items_[i])));
+      } catch (...) {
+        error = std::current_exception();
+      }
+      items_[i].reset();  // before the result is seen (no stale references)
+      if (Exhausted()) before_last_result();
+      if (error) {
+        element.SetException(std::move(error));
+      } else {
+        element.SetResult(std::move(*value));
+      }
+    } else {
+      items_[i].reset();
+    }
+    progress_->Settled(element);
+  }
+
+  // The batch was cancelled or failed: so is every element not yet claimed.
+  void PassOn() {
+    const std::exception_ptr error =
+        raised() ? WaitForException(Deadline::Never()) : nullptr;
+    const std::size_t claimed = std::min(next_.exchange(size_), size_);
+    // Claimed but not started (cancelling only: a thread that claimed
+    // them is alive and skips them). A broken pool's threads run theirs.
+    if (!error) {
+      for (std::size_t i = 0; i < claimed; ++i) states_[i].Cancel();
+    }
+    for (std::size_t i = claimed; i < size_; ++i) {
+      items_[i].reset();
+      FutureStateBase& element = states_[i];
+      try {
+        if (error) {
+          element.SetException(error);
+        } else if (element.Cancel()) {
+          element.SetRunningOrNotifyCancel();  // so that wait() sees it done
+        }
+      } catch (const InvalidStateError&) {  // cancelled alone meanwhile
+      }
+      progress_->Settled(element);
+    }
+  }
+
+  F fn_;
+  std::vector<Item> items_;
+  const std::size_t size_;
+  const std::shared_ptr<FutureState<R>[]> states_;
+  std::atomic<std::size_t> next_{0};  // the next element to claim
+  const std::shared_ptr<BatchProgress> progress_;
+};
+
+}  // namespace cf::internal
+
+#endif  // CF_EXECUTORS_INTERNAL_MAP_BATCH_H_

@@ -1,0 +1,169 @@
+// ThreadPoolExecutor::map queues its calls as one batch the threads share
+// (executors/internal/map_batch.h). These prove that every element is still a
+// call of its own, as in Python: its own value or exception at its position,
+// cancelled alone when the result is dropped, cancelled with the pool's
+// queue by shutdown(cancel_futures=true), runnable by a worker of the same
+// pool that waits for it, and that the threads a map starts are reused.
+#include <atomic>
+#include <future>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "cf.h"
+#include "gtest/gtest.h"
+#include "tests/executors/test_util.h"
+
+namespace {
+
+using cf_executor_test::kShortTimeout;
+using cf_executor_test::RunWithin;
+
+int ThrowAtMultiplesOf7(int x) {
+  if (x % 7 == 0) throw std::invalid_argument("multiple of 7: " + std::to_string(x));
+  return x * 2;
+}
+
+TEST(ThreadMapBatchTest, EveryElementKeepsItsOwnValueOrException) {
+  cf::ThreadPoolExecutor pool(3);
+  std::vector<int> inputs(5000);
+  for (int i = 0; i < 5000; ++i) inputs[i] = i;
+  auto results = pool.map(ThrowAtMultiplesOf7, inputs);
+  int i = 0;
+  for (auto it = results.begin(); it != results.end(); ++it, ++i) {
+    if (i % 7 == 0) {
+      EXPECT_THROW(*it, std::invalid_argument) << i;
+    } else {
+      EXPECT_EQ(*it, 2 * i);
+    }
+  }
+  EXPECT_EQ(i, 5000);
+}
+
+// `n` elements: with many, a thread claims several at once; those it has not
+// started are cancelled too.
+void ExpectShutdownCancelsAllButTheRunningElement(int n) {
+  cf::ThreadPoolExecutor pool(1);
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::atomic<bool> started{false};
+  std::atomic<int> ran{0};
+  auto fn = [gate, &started, &ran](int x) {
+    if (x == 0) {
+      started = true;
+      gate.wait();
+    }
+    ran.fetch_add(1);
+    return x;
+  };
+  std::vector<int> inputs(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) inputs[static_cast<std::size_t>(i)] = i;
+  auto results = pool.map(fn, inputs);
+  auto it = results.begin();
+  // The one thread is inside element 0; the others are not claimed yet.
+  ASSERT_TRUE(cf_executor_test::PollUntil([&] { return started.load(); },
+                                          kShortTimeout));
+  std::thread releaser([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    release.set_value();
+  });
+  pool.shutdown(/*wait=*/false, /*cancel_futures=*/true);
+  EXPECT_EQ(*it, 0);
+  int cancelled = 0;
+  for (++it; it != results.end(); ++it) {
+    try {
+      *it;
+    } catch (const cf::CancelledError&) {
+      ++cancelled;
+    }
+  }
+  releaser.join();
+  pool.shutdown(/*wait=*/true);
+  EXPECT_EQ(cancelled, n - 1);
+  EXPECT_EQ(ran.load(), 1);
+}
+
+TEST(ThreadMapBatchTest, ShutdownWithCancelFuturesCancelsTheElementsNotStarted) {
+  ExpectShutdownCancelsAllButTheRunningElement(6);
+}
+
+TEST(ThreadMapBatchTest, ShutdownWithCancelFuturesCancelsClaimedElementsNotStarted) {
+  ExpectShutdownCancelsAllButTheRunningElement(2000);
+}
+
+TEST(ThreadMapBatchTest, DroppingTheResultCancelsWhatWasNotYielded) {
+  cf::ThreadPoolExecutor pool(1);
+  std::promise<void> first, second;
+  std::shared_future<void> gate0 = first.get_future().share();
+  std::shared_future<void> gate1 = second.get_future().share();
+  std::atomic<int> ran{0};
+  auto fn = [gate0, gate1, &ran](int x) {
+    if (x == 0) gate0.wait();
+    if (x == 1) gate1.wait();
+    ran.fetch_add(1);
+    return x;
+  };
+  std::vector<int> inputs(100);
+  for (int i = 0; i < 100; ++i) inputs[i] = i;
+  {
+    auto results = pool.map(fn, inputs);
+    auto it = results.begin();
+    first.set_value();
+    EXPECT_EQ(*it, 0);  // iteration started: dropping now cancels the rest
+  }
+  second.set_value();  // element 1 ran or was cancelled; 2..99 were cancelled
+  pool.shutdown();
+  EXPECT_GE(ran.load(), 1);
+  EXPECT_LE(ran.load(), 2);
+}
+
+TEST(ThreadMapBatchTest, AWorkerWaitingOnAMapOfItsOwnPoolRunsItsElements) {
+  // One thread: the map's elements can only run if the waiting task runs
+  // them itself.
+  cf::ThreadPoolExecutor pool(1);
+  RunWithin(kShortTimeout, "a task mapping on its own one-thread pool", [&] {
+    cf::Future<int> outer = pool.submit([&pool] {
+      int sum = 0;
+      for (int r : pool.map([](int x) { return x + 1; },
+                            std::vector<int>{1, 2, 3, 4})) {
+        sum += r;
+      }
+      return sum;
+    });
+    EXPECT_EQ(outer.result(), 14);
+  });
+}
+
+TEST(ThreadMapBatchTest, AMapStartsAThreadPerElementUpToMaxWorkersAndTheyAreReused) {
+  cf::ThreadPoolExecutor pool(4);
+  std::vector<int> out;
+  for (int r : pool.map([](int x) { return x; }, std::vector<int>{1, 2})) {
+    out.push_back(r);
+  }
+  EXPECT_EQ(out, (std::vector<int>{1, 2}));
+  EXPECT_LE(pool.num_threads(), 2);
+  // Both threads are idle again: a call reuses one (Python's idle
+  // semaphore) instead of starting a third.
+  for (int i = 0; i < 5; ++i) pool.submit([] { return 0; }).result();
+  EXPECT_LE(pool.num_threads(), 2);
+}
+
+TEST(ThreadMapBatchTest, ATimeoutCancelsTheRest) {
+  cf::ThreadPoolExecutor pool(1);
+  std::promise<void> release;
+  std::shared_future<void> gate = release.get_future().share();
+  auto fn = [gate](int x) {
+    if (x == 0) gate.wait();
+    return x;
+  };
+  auto results = pool.map(fn, std::vector<int>{0, 1, 2},
+                          {.timeout = absl::Milliseconds(50)});
+  auto it = results.begin();
+  EXPECT_THROW(*it, cf::TimeoutError);
+  release.set_value();
+  pool.shutdown();
+}
+
+}  // namespace
