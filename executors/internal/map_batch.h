@@ -10,7 +10,7 @@
 // broken pool fails them). What is saved is the queue traffic and the
 // wake-ups per element: one item in the queue for the whole map, and the
 // reader of the results is woken once the awaited element is done, or,
-// when elements take microseconds, at most every kPoll while they stream in.
+// when elements take microseconds, every kPoll (250 µs) while they stream in.
 //
 //   auto batch = MapBatch<R, F, Args...>::Create(fn, std::move(items));
 //   // items: std::vector<std::optional<std::tuple<Args...>>>, all engaged
@@ -55,7 +55,7 @@ namespace cf::internal {
 class BatchProgress {
  public:
   static constexpr std::chrono::microseconds kPatience{200};
-  static constexpr std::chrono::microseconds kPoll{1000};
+  static constexpr std::chrono::microseconds kPoll{250};
 
   explicit BatchProgress(std::size_t size) : unsettled_(size) {}
 
