@@ -185,7 +185,11 @@ class MapBatch final : public FutureState<void>, public WorkItem {
       std::exception_ptr error;
       std::optional<R> value;
       try {
-        value.emplace(std::apply(fn_, std::move(*items_[i])));
+        // Each call gets its own copy of the function, as submit() gives
+        // it: a stateful (mutable) function object is never shared by two
+        // threads, and each call sees it as the map found it.
+        F fn = fn_;
+        value.emplace(std::apply(std::move(fn), std::move(*items_[i])));
       } catch (...) {
         error = std::current_exception();
       }

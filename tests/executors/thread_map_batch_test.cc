@@ -4,6 +4,7 @@
 // cancelled alone when the result is dropped, cancelled with the pool's
 // queue by shutdown(cancel_futures=true), runnable by a worker of the same
 // pool that waits for it, and that the threads a map starts are reused.
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <stdexcept>
@@ -83,6 +84,16 @@ void ExpectShutdownCancelsAllButTheRunningElement(int n) {
   pool.shutdown(/*wait=*/true);
   EXPECT_EQ(cancelled, n - 1);
   EXPECT_EQ(ran.load(), 1);
+}
+
+TEST(ThreadMapBatchTest, EachCallGetsItsOwnCopyOfAStatefulFunction) {
+  cf::ThreadPoolExecutor pool(2);
+  std::vector<int> inputs(2000, 0);
+  int calls_on_one_copy_max = 0;
+  for (int r : pool.map([count = 0](int) mutable { return ++count; }, inputs)) {
+    calls_on_one_copy_max = std::max(calls_on_one_copy_max, r);
+  }
+  EXPECT_EQ(calls_on_one_copy_max, 1);  // as submit() copies it per call
 }
 
 TEST(ThreadMapBatchTest, ShutdownWithCancelFuturesCancelsTheElementsNotStarted) {
