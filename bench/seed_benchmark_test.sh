@@ -28,7 +28,7 @@ grep -Eq "^cf::ThreadPoolExecutor +[0-9]+ " <<<"$out" || fail "no cf overhead ro
 grep -Eq "^ +1 µs .* ok$" <<<"$out" || fail "no 1 µs sweep line"
 grep -Eq "^ +100 µs .* ok$" <<<"$out" || fail "no 100 µs sweep line"
 for mode in ThreadPoolExecutor "ProcessPoolExecutor chunksize=1" \
-            "ProcessPoolExecutor chunked"; do
+            "ProcessPoolExecutor chunked" "std::thread static split"; do
   grep -Eq "^  $mode +([0-9]+ (µs|ms)|never in range)$" <<<"$out" ||
     fail "no crossover for $mode"
 done
@@ -39,9 +39,9 @@ svg=$wd/sweep.svg
 [[ -s $svg ]] || fail "no $svg"
 [[ $(head -c 4 "$svg") == "<svg" ]] || fail "$svg does not start with <svg"
 [[ $(tail -n 1 "$svg") == "</svg>" ]] || fail "$svg does not end with </svg>"
-[[ $(grep -c '<polyline ' "$svg") == 3 ]] || fail "$svg: not 3 polylines"
+[[ $(grep -c '<polyline ' "$svg") == 4 ]] || fail "$svg: not 4 polylines"
 for name in ThreadPoolExecutor "ProcessPool, chunksize 1" \
-            "ProcessPool, chunked"; do
+            "ProcessPool, chunked" "std::thread static split"; do
   grep -q ">$name</text>" "$svg" || fail "$svg: no legend for $name"
 done
 
@@ -61,11 +61,12 @@ assert [p["grain_us"] for p in sweep["points"]] == [1, 100], sweep
 for p in sweep["points"]:
     assert p["checksum_ok"]
     for key in ["serial_s", "thread_s", "process_chunksize_1_s",
-                "process_chunked_s", "thread_speedup"]:
+                "process_chunked_s", "static_split_s", "thread_speedup",
+                "static_split_speedup"]:
         assert p[key] > 0, key
 assert sweep["payload_bytes"] == 100
 assert set(sweep["crossover_us"]) == {"thread", "process_chunksize_1",
-                                      "process_chunked"}
+                                      "process_chunked", "static_split"}
 print("JSON ok")
 EOF
 
