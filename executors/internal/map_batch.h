@@ -174,12 +174,15 @@ class MapBatch final : public FutureState<void>, public WorkItem {
     if (first >= size_) return false;
     const std::size_t end = std::min(first + share, size_);
     for (std::size_t i = first; i < end; ++i) {
-      RunElement(i, i + 1 == end ? before_last_result : absl::FunctionRef<void()>([] {}));
+      RunElement(i, /*last_claimed=*/i + 1 == end, before_last_result);
     }
     return true;
   }
 
-  void RunElement(std::size_t i, absl::FunctionRef<void()> before_last_result) {
+  // Only after the last element of a claim does the thread look at the
+  // shared claim counter (the other threads write it).
+  void RunElement(std::size_t i, bool last_claimed,
+                  absl::FunctionRef<void()> before_last_result) {
     FutureState<R>& element = states_[i];
     if (element.SetRunningOrNotifyCancel()) {
       std::exception_ptr error;
@@ -194,7 +197,7 @@ class MapBatch final : public FutureState<void>, public WorkItem {
         error = std::current_exception();
       }
       items_[i].reset();  // before the result is seen (no stale references)
-      if (Exhausted()) before_last_result();
+      if (last_claimed && Exhausted()) before_last_result();
       if (error) {
         element.SetException(std::move(error));
       } else {
