@@ -23,13 +23,12 @@ namespace {
 
 using Kind = MPISessionConfig::Kind;
 
-// While calls run under kFastCall, the manager polls without sleeping for about
-// two round trips (at least kMinSpin, at most kMaxSpin) after each event,
-// and the futures' waiters spin for two round trips too: MPI cannot wake a
+// While calls run under kFastCall, whoever polls (the manager, or a thread
+// waiting on a future) goes on without sleeping for about two round trips
+// (at least kMinSpin, at most kMaxSpin) after each event: MPI cannot wake a
 // sleeping thread, and a sleep would cost more than the call.
 constexpr absl::Duration kMinSpin = absl::Microseconds(200);
 constexpr absl::Duration kMaxSpin = absl::Milliseconds(1);
-constexpr std::int64_t kSpinHintUnderUs = 300;
 constexpr absl::Duration kFastCall = absl::Microseconds(300);
 // Sleeps between polls: growing from the first to the max while calls are
 // in flight; the idle period otherwise (heartbeats and checks come due).
@@ -48,7 +47,10 @@ std::string DescribeRemote(std::string_view bytes) {
 
 }  // namespace
 
-MPIClient::MPIClient(MPISessionConfig config) : config_(std::move(config)) {
+MPIClient::MPIClient(MPISessionConfig config)
+    : config_(std::move(config)),
+      driver_(std::make_shared<MPIDriver>(
+          static_cast<MPIDriver::Session*>(this))) {
   if (config_.kind == Kind::kLaunch) {
     broken_ = LaunchWorkers::Acquire();  // throws while another holds them
     launch_claimed_ = true;
@@ -62,6 +64,7 @@ MPIClient::MPIClient(MPISessionConfig config) : config_(std::move(config)) {
 
 MPIClient::~MPIClient() {
   Shutdown(/*wait=*/true, /*cancel_futures=*/false);
+  driver_->Detach();
   if (launch_claimed_) LaunchWorkers::Release(broken_);
 }
 
@@ -92,17 +95,52 @@ void MPIClient::Submit(std::shared_ptr<WorkItem> call) {
     call->future().SetException(std::current_exception());
     return;
   }
-  const std::int64_t recent = recent_answer_us_.load(std::memory_order_relaxed);
-  if (recent > 0 && recent < kSpinHintUnderUs) {
-    call->future().SetSpinHint(std::chrono::microseconds(2 * recent + 20));
+  if (config_.kind != Kind::kLocal) {
+    // The waiter polls as long as the manager would (see Idle): decided by
+    // how long calls run on the workers, not by how long the last answer
+    // took to be seen, which a late poll stretches.
+    if (recent_run_us_.load(std::memory_order_relaxed) <
+        absl::ToInt64Microseconds(kFastCall)) {
+      call->future().SetSpinHint(absl::ToChronoMicroseconds(SpinAfterEvent()));
+    }
+    call->future().SetPoller(driver_);
   }
-  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ThrowIfClosedLocked();
     StartManagerLocked();
     queue_.push_back({id, std::move(call), std::move(message)});
     queued_.fetch_add(1, std::memory_order_release);
+  }
+  // A call to an idle pool leaves from this thread, not waiting for the
+  // manager to wake up; on a busy one, the manager or a waiting thread sends
+  // what is queued in batches.
+  if (config_.kind != Kind::kLocal) {
+    driver_->TryDrive([this] {
+      if (loads_.held() > 0) return;
+      try {
+        Dispatch();
+      } catch (const std::exception& e) {  // an MPI call failed
+        Break(absl::StrCat(config_.executor, ": ", e.what()));
+      }
+    });
+  }
+  if (queued_.load(std::memory_order_acquire) > 0) WakeManager();
+}
+
+void MPIClient::HandOverLocked(bool awaited_done) {
+  // The manager stood back while a thread polled: it takes over when that
+  // thread goes to sleep, or when a call is left to send (queued by a
+  // done-callback the poll ran).
+  if (!awaited_done || queued_.load(std::memory_order_acquire) > 0) {
+    WakeManager();
+  }
+}
+
+void MPIClient::WakeManager() {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
     wake = std::exchange(manager_asleep_, false);
   }
   if (wake) cv_.notify_all();
@@ -153,33 +191,73 @@ void MPIClient::Run() {
   prctl(PR_SET_TIMERSLACK, 1000UL);  // 1 µs: the polls' short sleeps
   last_event_ = absl::Now();
   sleep_ = kFirstSleep;
-  Open();
-  while (!Finished()) {
-    bool active = false;
-    try {
-      if (config_.kind == Kind::kLocal) {
-        active = RunLocally();
-      } else {
-        active = Dispatch();
-        active = Collect() || active;
-        if (std::string why = session_.Tend(absl::Now()); !why.empty()) {
-          Break(why);
-        }
-      }
-    } catch (const std::exception& e) {  // an MPI call failed
-      Break(absl::StrCat(config_.executor, ": ", e.what()));
+  driver_->Drive([this] { Open(); });
+  while (true) {
+    Round round;
+    auto manage = [&] { round = ManageLocked(); };
+    // While a waiting thread polls, the manager's round (heartbeats, freeing
+    // sends, checking the workers) waits for a moment the session is free:
+    // blocking on the lock would make each of the waiter's steps wake it.
+    if (driver_->polling()) {
+      driver_->TryDrive(manage);
+    } else {
+      driver_->Drive(manage);
     }
-    Idle(active);
+    if (round.finished) break;
+    Idle(round);
   }
   std::string broken;
   {
     std::lock_guard<std::mutex> lock(mu_);
     broken = broken_;
   }
+  driver_->Drive([&] {
+    try {
+      session_.Close(/*clean=*/broken.empty());
+    } catch (const std::exception&) {
+      // The pool is done either way; MPI already said what went wrong.
+    }
+  });
+}
+
+MPIClient::Round MPIClient::ManageLocked() {
+  Round round;
+  if (FinishedLocked()) {
+    round.finished = true;
+    return round;
+  }
   try {
-    session_.Close(/*clean=*/broken.empty());
-  } catch (const std::exception&) {
-    // The pool is done either way; MPI already said what went wrong.
+    if (config_.kind == Kind::kLocal) {
+      round.active = RunLocally();
+    } else {
+      round.active = Dispatch();
+      round.active = Collect() || round.active;
+      if (std::string why = session_.Tend(absl::Now()); !why.empty()) {
+        Break(why);
+      }
+    }
+  } catch (const std::exception& e) {  // an MPI call failed
+    Break(absl::StrCat(config_.executor, ": ", e.what()));
+  }
+  round.held = loads_.held();
+  round.room = queued_.load(std::memory_order_acquire) > 0 &&
+               loads_.Room(absl::Now()) > 0;
+  round.recent_run = recent_run_;
+  return round;
+}
+
+void MPIClient::PollLocked() {
+  if (!session_.open() ||
+      (loads_.held() == 0 && queued_.load(std::memory_order_acquire) == 0)) {
+    return;
+  }
+  try {
+    Dispatch();
+    // Answers make room: refill it before the waiter goes back to its
+    // results, so the workers do not idle meanwhile.
+    if (Collect()) Dispatch();
+  } catch (const std::exception& e) {  // an MPI call failed
+    Break(absl::StrCat(config_.executor, ": ", e.what()));
   }
 }
 
@@ -215,16 +293,17 @@ void MPIClient::Open() {
   cv_.notify_all();
 }
 
-bool MPIClient::Finished() {
+bool MPIClient::FinishedLocked() {
   std::lock_guard<std::mutex> lock(mu_);
   return !broken_.empty() ||
          (shutdown_ && queue_.empty() && loads_.held() == 0);
 }
 
 bool MPIClient::Dispatch() {
+  if (queued_.load(std::memory_order_acquire) == 0) return false;
   const absl::Time now = absl::Now();
   const std::size_t room = loads_.Room(now);
-  if (room == 0 || queued_.load(std::memory_order_acquire) == 0) return false;
+  if (room == 0) return false;
   std::vector<Queued> taken;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -292,6 +371,8 @@ bool MPIClient::Answer(int worker, std::string_view bytes) {
     return false;
   }
   recent_run_ = run;
+  recent_run_us_.store(absl::ToInt64Microseconds(run),
+                       std::memory_order_relaxed);
   recent_answer_us_.store(absl::ToInt64Microseconds(took),
                           std::memory_order_relaxed);
   try {
@@ -354,31 +435,43 @@ void MPIClient::Break(const std::string& why) {
   }
 }
 
-void MPIClient::Idle(bool active) {
+absl::Duration MPIClient::SpinAfterEvent() const {
+  return std::clamp(
+      2 * absl::Microseconds(recent_answer_us_.load(std::memory_order_relaxed)),
+      kMinSpin, kMaxSpin);
+}
+
+void MPIClient::Idle(const Round& round) {
   const absl::Time now = absl::Now();
-  if (active) {
+  if (round.active) {
     last_event_ = now;
     sleep_ = kFirstSleep;
+  }
+  // A thread waiting on a future polls for its answer: a second poller
+  // here would only take CPU from it (and from the worker, on two cores).
+  if (driver_->polling()) {
+    std::unique_lock<std::mutex> lock(mu_);
+    manager_asleep_ = true;
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(kMaxSleep),
+                 [this] { return !manager_asleep_; });
+    manager_asleep_ = false;
     return;
   }
-  if (recent_run_ < kFastCall) {
-    const absl::Duration spin =
-        std::clamp(2 * absl::Microseconds(
-                           recent_answer_us_.load(std::memory_order_relaxed)),
-                   kMinSpin, kMaxSpin);
-    if (now - last_event_ < spin) {
+  if (round.active) return;
+  if (round.recent_run < kFastCall) {
+    if (now - last_event_ < SpinAfterEvent()) {
       sched_yield();
       return;
     }
   }
   absl::Duration nap = kIdleSleep;
-  if (loads_.held() > 0) {
+  if (round.held > 0) {
     nap = sleep_;
     sleep_ = std::min(sleep_ * 2, kMaxSleep);
   }
   std::unique_lock<std::mutex> lock(mu_);
-  if ((!queue_.empty() && loads_.Room(now) > 0) || !broken_.empty() ||
-      (shutdown_ && queue_.empty() && loads_.held() == 0)) {
+  if (round.room || !broken_.empty() ||
+      (shutdown_ && queue_.empty() && round.held == 0)) {
     return;
   }
   manager_asleep_ = true;

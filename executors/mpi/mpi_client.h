@@ -3,11 +3,13 @@
 // and completes their futures, and what a broken pool or a shutdown does
 // to every call, as Python's executors do it.
 //
-// The one thing to know: only the manager thread calls MPI (through
-// RootSession); submit() only queues, so it never waits on the network. The
-// manager polls (MPI has no way to wake a thread), spinning only while
-// answers come back fast and otherwise sleeping in growing steps, so an
-// idle pool costs little CPU and a busy one adds little latency.
+// The one thing to know: one thread at a time runs the session (RootSession,
+// the MPI calls) under the MPIDriver's lock (mpi_driver.h): the manager
+// thread, a submitting thread that finds the session free (so a call to an
+// idle pool leaves at once), or a thread waiting on one of the pool's
+// futures, which polls for its own answer while the manager stands back.
+// The manager spins only while answers come back fast and otherwise sleeps
+// in growing steps, so an idle pool costs little CPU.
 //
 //   MPIClient client(config);          // config: mpi_session.h
 //   client.Submit(std::move(call));    // a WorkItem (executor.h)
@@ -27,12 +29,13 @@
 
 #include "absl/time/time.h"
 #include "executors/internal/work_item.h"
+#include "executors/mpi/mpi_driver.h"
 #include "executors/mpi/mpi_loads.h"
 #include "executors/mpi/mpi_session.h"
 
 namespace cf::internal {
 
-class MPIClient {
+class MPIClient final : private MPIDriver::Session {
  public:
   explicit MPIClient(MPISessionConfig config);
   MPIClient(const MPIClient&) = delete;
@@ -57,7 +60,21 @@ class MPIClient {
     std::shared_ptr<WorkItem> call;
     std::string message;  // id, then the encoded call
   };
+  // What a manager's round saw, read under the Driver's lock.
+  struct Round {
+    bool active = false;
+    bool finished = false;
+    std::size_t held = 0;
+    bool room = false;  // a queued call could be sent
+    absl::Duration recent_run;
+  };
   void Run();  // the manager thread
+  Round ManageLocked();
+  // A submitting or waiting thread's round: sends what it can, takes what
+  // came. With the driver's lock held, as everything below but WakeManager.
+  void PollLocked() override;
+  void HandOverLocked(bool awaited_done) override;
+  void WakeManager();
   void Open();
   bool Dispatch();
   bool Collect();
@@ -66,8 +83,10 @@ class MPIClient {
   bool Answer(int worker, std::string_view record);
   bool RunLocally();
   void Break(const std::string& why);
-  void Idle(bool active);
-  bool Finished();
+  void Idle(const Round& round);
+  // How long to poll on after an answer: about two round trips.
+  absl::Duration SpinAfterEvent() const;
+  bool FinishedLocked();
   void StartManagerLocked();
   void ThrowIfClosedLocked() const;
 
@@ -86,11 +105,15 @@ class MPIClient {
   std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::size_t> queued_{0};
   std::atomic<std::int64_t> recent_answer_us_{0};
+  std::atomic<std::int64_t> recent_run_us_{0};
+  std::shared_ptr<MPIDriver> driver_;  // also every future's Poller
 
-  // The manager thread's own.
+  // Guarded by the driver's lock.
   RootSession session_;
   WorkerLoads loads_;
   absl::Duration recent_run_;  // how long the last call ran on its worker
+
+  // The manager thread's own.
   absl::Time last_event_;
   absl::Duration sleep_;
 };

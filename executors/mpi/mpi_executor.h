@@ -30,6 +30,10 @@
 // whole job when a rank dies unless told otherwise: see README, "Beyond one
 // machine: MPI", for what survives which fault.
 //
+// MPI cannot wake a thread: a thread waiting on one of these futures polls
+// MPI for the answer itself, so a done-callback may run in a thread that
+// waits on another future of the same pool (mpi_driver.h).
+//
 // Link //executors/mpi:mpi_executor (Open MPI); //:cf itself never needs MPI.
 #ifndef CF_EXECUTORS_MPI_MPI_EXECUTOR_H_
 #define CF_EXECUTORS_MPI_MPI_EXECUTOR_H_

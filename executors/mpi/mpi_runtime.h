@@ -3,8 +3,9 @@
 // initialized it, plus what a rank tells its peers about itself.
 //
 // The one thing to know: cf asks for MPI_THREAD_MULTIPLE, because a pool's
-// manager thread and a worker's heartbeat thread call MPI next to the
-// program's own threads. An MPI that the program initialized with less than
+// threads (its manager, or a thread waiting on one of its futures, one at a
+// time) and a worker's heartbeat thread call MPI next to the program's own
+// threads. An MPI that the program initialized with less than
 // MPI_THREAD_SERIALIZED is refused with an error saying so; with exactly
 // SERIALIZED, the program must not call MPI while an MPI executor runs.
 //

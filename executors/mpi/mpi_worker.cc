@@ -24,10 +24,12 @@ namespace {
 // Exit code of a worker that refused a call naming no entry point of this
 // build, as a process-pool worker's (kWorkerExitRefusedCall).
 constexpr int kExitRefusedCall = 6;
+// Answers of a stream of calls that each ran under kTinyCall go back
+// together, the first held back for at most kHoldAnswers.
+constexpr absl::Duration kTinyCall = absl::Microseconds(20);
+constexpr absl::Duration kHoldAnswers = absl::Microseconds(100);
 // How long a worker keeps polling without sleeping after a call.
 constexpr absl::Duration kSpinAfterCall = absl::Milliseconds(1);
-// How long the first answer of a batch may wait for the next ones.
-constexpr absl::Duration kHoldAnswers = absl::Microseconds(100);
 
 // Runs beside the worker's loop, also while a task runs: tells the root
 // that this process is still there (heartbeats), and ends the process when
@@ -131,26 +133,36 @@ char RunTask(std::uint64_t id, std::string_view call, int rank,
   return stamp();
 }
 
-// Runs a batch of tasks and sends their answers: together while they come
-// fast, so a batch of tiny calls costs one message back, but never holding
-// an answer back for longer than kHoldAnswers. False if the root is gone.
+// Runs a batch of tasks and sends their answers. A batch of more than two
+// calls comes only while this worker's calls run fast (WorkerLoads'
+// streak): its answers go back together while each call takes under
+// kTinyCall, for at most kHoldAnswers, or the run of one call that turns out
+// longer (a call's length is not known before it runs). Any other answer
+// goes at once: the next call may run for any time, and an answer held back
+// for it would keep a finished call's future waiting. False if the root is
+// gone.
 bool RunTasks(MPI_Comm inter, std::string_view batch, int rank,
               const PeerWatch& root) {
+  std::size_t calls = 0;
+  for (std::string_view rest = batch; NextRecord(rest);) ++calls;
+  const bool streak = calls > 2;
   std::string answer, answers;
   absl::Time oldest;
   while (std::optional<std::string_view> record = NextRecord(batch)) {
     std::string_view call = *record;
     const std::uint64_t id = TakeId(call).value_or(0);
+    const absl::Time start = absl::Now();
     RunTask(id, call, rank, &answer);
-    if (answers.empty()) oldest = absl::Now();
+    const absl::Time now = absl::Now();
+    if (answers.empty()) oldest = now;
     AppendRecord(answer, &answers);
-    if (batch.empty() || absl::Now() - oldest > kHoldAnswers) {
+    if (!streak || batch.empty() || now - start > kTinyCall ||
+        now - oldest > kHoldAnswers) {
       if (!SendWatched(inter, 0, kMPITagAnswers, answers, root)) return false;
       answers.clear();
     }
   }
-  return answers.empty() ||
-         SendWatched(inter, 0, kMPITagAnswers, answers, root);
+  return true;
 }
 
 // Waits for the root's hello; nullopt with `*outcome` set if none comes.

@@ -158,11 +158,13 @@ bool FutureStateBase::Wait(const Deadline& deadline) {
     if (!IsTerminal(seen)) RemoveWaiter(&waker);
     return true;
   }
-  if (!deadline.expired() &&
-      SpinUntil([this] { return done(); },
-                std::chrono::microseconds(
-                    spin_us_.load(std::memory_order_relaxed)))) {
-    return true;
+  if (!deadline.expired()) {
+    const std::chrono::microseconds budget(
+        spin_us_.load(std::memory_order_relaxed));
+    if (poller_ != nullptr ? poller_->PollUntil(*this, budget)
+                           : SpinUntil([this] { return done(); }, budget)) {
+      return true;
+    }
   }
   std::unique_lock<std::mutex> lock(mu_);
   return deadline.WaitOn(cv_, lock, [this] {

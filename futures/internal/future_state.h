@@ -28,6 +28,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "futures/internal/deadline.h"
+#include "futures/internal/poller.h"
 
 namespace cf::internal {
 
@@ -127,6 +128,11 @@ class FutureStateBase : public std::enable_shared_from_this<FutureStateBase> {
     spin_us_.store(static_cast<std::uint32_t>(spin.count()),
                    std::memory_order_relaxed);
   }
+  // Who Wait's spin polls instead of only looking (poller.h). Set once,
+  // before the future is handed to another thread.
+  void SetPoller(std::shared_ptr<Poller> poller) {
+    poller_ = std::move(poller);
+  }
 
  protected:
   // Moves to FINISHED after `store` has saved the outcome, all under the
@@ -148,6 +154,7 @@ class FutureStateBase : public std::enable_shared_from_this<FutureStateBase> {
   std::atomic<FutureStatus> status_{FutureStatus::kPending};
   std::atomic<std::uint32_t> spin_us_{
       static_cast<std::uint32_t>(kDefaultSpin.count())};
+  std::shared_ptr<Poller> poller_;
   std::exception_ptr exception_;
   std::vector<Callback> callbacks_;
   std::vector<Waiter*> waiters_;

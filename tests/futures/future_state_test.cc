@@ -98,6 +98,59 @@ TEST(FutureStateTest, SpinHintMakesAWaiterSpinBeforeSleeping) {
       << " times";
 }
 
+// A poller that completes the awaited future on its `finish_on`-th poll, or
+// never (0), counting its polls and the budget it was given.
+class CountingPoller final : public cf::internal::Poller {
+ public:
+  explicit CountingPoller(int finish_on) : finish_on_(finish_on) {}
+  bool PollUntil(const cf::internal::FutureStateBase& awaited,
+                 std::chrono::nanoseconds budget) override {
+    budget_ = budget;
+    if (++polls_ == finish_on_) {
+      // The awaited future is a FutureState<int>: complete it as its
+      // executor would, from the polling thread.
+      auto& state = const_cast<cf::internal::FutureState<int>&>(
+          static_cast<const cf::internal::FutureState<int>&>(awaited));
+      state.SetResult(5);
+      return true;
+    }
+    return awaited.done();
+  }
+  int polls_ = 0;
+  std::chrono::nanoseconds budget_{0};
+
+ private:
+  const int finish_on_;
+};
+
+// A future that names a poller is completed by its waiter's own polling,
+// within the spin hint; when the poll gives up, the waiter sleeps until
+// another thread completes it.
+TEST(FutureStateTest, WaitPollsThroughThePollerBeforeSleeping) {
+  {
+    auto state = std::make_shared<cf::internal::FutureState<int>>();
+    auto poller = std::make_shared<CountingPoller>(1);
+    state->SetSpinHint(std::chrono::microseconds(300));
+    state->SetPoller(poller);
+    EXPECT_EQ(cf::Future<int>(state).result(), 5);
+    EXPECT_EQ(poller->polls_, 1);
+    EXPECT_EQ(poller->budget_, std::chrono::microseconds(300));
+  }
+  {
+    auto state = std::make_shared<cf::internal::FutureState<int>>();
+    auto poller = std::make_shared<CountingPoller>(0);
+    state->SetPoller(poller);
+    cf::Future<int> f(state);
+    std::thread setter([f] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      f.set_result(7);
+    });
+    EXPECT_EQ(f.result(), 7);
+    setter.join();
+    EXPECT_EQ(poller->polls_, 1);  // then it slept
+  }
+}
+
 TEST(FutureStateTest, CancelSucceedsOnlyOnPendingOrCancelledFutures) {
   cf::Future<int> f1 = PendingFuture();
   cf::Future<int> f2 = RunningFuture();

@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <mutex>
 #include <numeric>
+#include <optional>
 #include <ranges>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -123,6 +127,64 @@ TEST_F(MPIPoolTest, FuturesWorkWithWaitAndAsCompleted) {
   EXPECT_EQ(sum, 285);
 }
 
+// MPI cannot wake a thread, so someone polls for answers: a thread waiting
+// on a result polls for it itself (the manager stands back), and the future
+// completes in that thread, as a done-callback shows. Without the waiter's
+// polling every completion happens in the manager thread.
+TEST_F(MPIPoolTest, AWaitingThreadPollsForItsOwnAnswer) {
+  struct Seen {
+    std::atomic<bool> added{false};
+    std::atomic<int> in_waiter{0};
+  };
+  const std::thread::id me = std::this_thread::get_id();
+  int in_waiter = 0;
+  for (int i = 0; i < 200 && in_waiter == 0; ++i) {
+    auto seen = std::make_shared<Seen>();
+    cf::Future<int> f = pool_->submit(Square, i);
+    f.add_done_callback([seen, me](const cf::Future<int>&) {
+      // Not counted when add_done_callback ran it at once (already done).
+      if (seen->added.load() && std::this_thread::get_id() == me) {
+        seen->in_waiter.fetch_add(1);
+      }
+    });
+    seen->added.store(true);
+    EXPECT_EQ(f.result(), i * i);
+    in_waiter += seen->in_waiter.load();
+  }
+  EXPECT_GT(in_waiter, 0);
+}
+
+// A done-callback that the waiting thread runs (it polled the answer in) may
+// submit to the same pool and the waiter may then wait for that call: the
+// waiter is not left holding the session it needs.
+TEST_F(MPIPoolTest, ACallbackRunByAWaiterMaySubmitToThePool) {
+  for (int i = 0; i < 20; ++i) {
+    struct Next {
+      std::mutex mu;
+      std::optional<cf::Future<int>> future;
+    };
+    auto next = std::make_shared<Next>();
+    cf::MPIPoolExecutor* pool = pool_;
+    cf::Future<int> f = pool->submit(Square, i);
+    f.add_done_callback([next, pool](const cf::Future<int>& done) {
+      cf::Future<int> g = pool->submit(Square, done.result());
+      std::lock_guard<std::mutex> lock(next->mu);
+      next->future = g;
+    });
+    EXPECT_EQ(f.result(), i * i);
+    std::optional<cf::Future<int>> g;
+    for (int tries = 0; !g && tries < 30000; ++tries) {
+      {
+        std::lock_guard<std::mutex> lock(next->mu);
+        g = next->future;
+      }
+      if (!g) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    ASSERT_TRUE(g.has_value());
+    EXPECT_EQ(g->result(absl::Seconds(30)), i * i * i * i);
+  }
+}
+
 std::int64_t RunAnywhere(cf::Executor& executor) {
   std::int64_t total = 0;
   for (int r : executor.map(Square, std::vector<int>{1, 2, 3})) total += r;
@@ -228,6 +290,23 @@ TEST(MPIPoolOwnTest, AnotherBuildIsRefusedBeforeAnyTask) {
   } catch (const cf::BrokenMPIPool& e) {
     EXPECT_THAT(e.what(), HasSubstr("runs a different build"));
   }
+}
+
+// One worker, a call that keeps it busy, then a fast and a slow call queued
+// behind it (nothing waits behind a call that has run for 5 ms): when the
+// first ends, both leave in one message. The fast call's answer comes back
+// at once, not with the slow one's seconds later.
+TEST(MPIPoolOwnTest, AFastCallIsNotAnsweredWithASlowOneSentAlongWithIt) {
+  cf::MPIPoolExecutor pool({.max_workers = 1});
+  pool.bootup();
+  cf::Future<int> busy = pool.submit(SleepMs, 300);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  cf::Future<int> fast = pool.submit(SleepMs, 0);
+  cf::Future<int> slow = pool.submit(SleepMs, 3000);
+  EXPECT_EQ(busy.result(), 300);
+  EXPECT_EQ(fast.result(absl::Seconds(2)), 0);
+  EXPECT_FALSE(slow.done());
+  EXPECT_EQ(slow.result(), 3000);
 }
 
 TEST(MPIPoolOwnTest, BadMaxWorkers) {
