@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <deque>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <ranges>
@@ -222,12 +223,31 @@ class MapSubmitter {
       }
       std::shared_ptr<Executor*> executor = executor_.lock();
       if (items.empty() || !executor) return nullptr;
-      auto batch = Batch::Create(fn_, std::move(items));
-      (*executor)->Submit(batch);
-      *futures = batch->elements();
-      return batch->progress();
+      // Queued as batches of growing size (kFirstBatch, then 4x the last):
+      // the threads start on the first while the next are built, and each
+      // is built in less time than its predecessor takes to run, unless
+      // the calls are cheaper than building their futures.
+      auto progress = std::make_shared<BatchProgress>(items.size());
+      std::size_t begin = 0;
+      for (std::size_t size = kFirstBatch; begin < items.size(); size *= 4) {
+        const std::size_t end = std::min(items.size(), begin + size);
+        auto batch = Batch::Create(
+            fn_,
+            std::vector<typename Batch::Item>(
+                std::make_move_iterator(items.begin() + begin),
+                std::make_move_iterator(items.begin() + end)),
+            progress);
+        (*executor)->Submit(batch);
+        std::deque<Future<R>> elements = batch->elements();
+        std::move(elements.begin(), elements.end(),
+                  std::back_inserter(*futures));
+        begin = end;
+      }
+      return progress;
     }
   }
+
+  static constexpr std::size_t kFirstBatch = 256;
 
   std::weak_ptr<Executor*> executor_;
   const int chunksize_;  // 1: no chunks

@@ -37,7 +37,10 @@ void BatchProgress::Settled(const FutureStateBase& element) {
       cv_.notify_all();
     }
   }
-  if (unsettled_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+}
+
+void BatchProgress::Count(std::size_t n) {
+  if (unsettled_.fetch_sub(n, std::memory_order_acq_rel) == n) {
     std::lock_guard<std::mutex> lock(mu_);
     finished_ = true;
     cv_.notify_all();

@@ -61,8 +61,12 @@ class BatchProgress {
 
   // Waits until `element` is done or the deadline passes; returns done().
   bool Await(FutureStateBase& element, const Deadline& deadline);
-  // Called once per element, after its outcome is set (or it is cancelled).
+  // Called once per element, after its outcome is set (or it is cancelled):
+  // wakes a reader that waited long for it.
   void Settled(const FutureStateBase& element);
+  // Counts `n` elements settled (a thread counts a whole claim at once: the
+  // counter is shared by every thread of the pool).
+  void Count(std::size_t n);
 
  private:
   std::mutex mu_;
@@ -81,9 +85,17 @@ class MapBatch final : public FutureState<void>, public WorkItem {
   using Item = std::optional<std::tuple<Args...>>;
 
   // `items`: one engaged optional per call (each is reset once its call ran).
-  static std::shared_ptr<MapBatch> Create(F fn, std::vector<Item> items) {
-    auto batch =
-        std::make_shared<MapBatch>(Token{}, std::move(fn), std::move(items));
+  // `progress`: shared by the batches of one map (MapSubmitter queues a long
+  // map as a few batches of growing size, so that the threads start on the
+  // first while the next are built); null for a batch of its own.
+  static std::shared_ptr<MapBatch> Create(
+      F fn, std::vector<Item> items,
+      std::shared_ptr<BatchProgress> progress = nullptr) {
+    if (progress == nullptr) {
+      progress = std::make_shared<BatchProgress>(items.size());
+    }
+    auto batch = std::make_shared<MapBatch>(
+        Token{}, std::move(fn), std::move(items), std::move(progress));
     // The batch's own future is only ever cancelled or failed, by the pool
     // (shutdown with cancel_futures, a broken pool): so are then the
     // elements not claimed yet.
@@ -93,12 +105,13 @@ class MapBatch final : public FutureState<void>, public WorkItem {
     return batch;
   }
 
-  MapBatch(Token, F fn, std::vector<Item> items)
+  MapBatch(Token, F fn, std::vector<Item> items,
+           std::shared_ptr<BatchProgress> progress)
       : fn_(std::move(fn)),
         items_(std::move(items)),
         size_(items_.size()),
         states_(new FutureState<R>[size_]),
-        progress_(std::make_shared<BatchProgress>(size_)) {}
+        progress_(std::move(progress)) {}
 
   // The elements' futures, in input order. Their states lie in one array
   // (one allocation and one free for the whole map, not one per element,
@@ -176,6 +189,7 @@ class MapBatch final : public FutureState<void>, public WorkItem {
     for (std::size_t i = first; i < end; ++i) {
       RunElement(i, /*last_claimed=*/i + 1 == end, before_last_result);
     }
+    progress_->Count(end - first);
     return true;
   }
 
@@ -232,6 +246,7 @@ class MapBatch final : public FutureState<void>, public WorkItem {
       }
       progress_->Settled(element);
     }
+    if (claimed < size_) progress_->Count(size_ - claimed);
   }
 
   F fn_;
