@@ -17,10 +17,21 @@ bool BatchProgress::Await(FutureStateBase& element, const Deadline& deadline) {
     awaited_since_.store(now.time_since_epoch().count(),
                          std::memory_order_relaxed);
     awaited_.store(&element, std::memory_order_seq_cst);
+    // Looks every kPoll until the patience is over; from then on the thread
+    // that settles the element wakes this one (Settled), so a slow element
+    // costs the reader no wake-ups that would take a core from the workers.
+    const auto patient_until = now + kPatience;
     while (!element.done() && !finished_ && !deadline.expired()) {
-      auto until = std::chrono::steady_clock::now() + kPoll;
-      if (!deadline.infinite()) until = std::min(until, deadline.at());
-      cv_.wait_until(lock, until);
+      const auto at = std::chrono::steady_clock::now();
+      if (at <= patient_until) {
+        auto until = std::max(at + kPoll, patient_until);
+        if (!deadline.infinite()) until = std::min(until, deadline.at());
+        cv_.wait_until(lock, until);
+      } else if (deadline.infinite()) {
+        cv_.wait(lock);
+      } else {
+        cv_.wait_until(lock, deadline.at());
+      }
     }
     awaited_.store(nullptr, std::memory_order_relaxed);
   }

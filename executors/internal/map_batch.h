@@ -48,10 +48,10 @@ namespace cf::internal {
 
 // How the reader of a batch's results waits for one of them. Elements of a
 // few microseconds finish faster than a thread can be woken, so waking the
-// reader for each would cost more than the elements; it is woken when the
-// element it waits for is done if it has waited kPatience for it (slow
-// elements), when the whole batch is settled, and otherwise looks again
-// every kPoll.
+// reader for each would cost more than the elements: it looks again after
+// kPoll. Once it has waited kPatience for an element (a slow one), the
+// thread that settles it wakes the reader, which sleeps until then; and
+// when the whole batch is settled.
 class BatchProgress {
  public:
   static constexpr std::chrono::microseconds kPatience{200};

@@ -4,8 +4,11 @@
 // cancelled alone when the result is dropped, cancelled with the pool's
 // queue by shutdown(cancel_futures=true), runnable by a worker of the same
 // pool that waits for it, and that the threads a map starts are reused.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -159,6 +162,34 @@ TEST(ThreadMapBatchTest, AMapStartsAThreadPerElementUpToMaxWorkersAndTheyAreReus
   // semaphore) instead of starting a third.
   for (int i = 0; i < 5; ++i) pool.submit([] { return 0; }).result();
   EXPECT_LE(pool.num_threads(), 2);
+}
+
+// Times the calling thread blocked (gave up the CPU to wait) so far.
+long VoluntarySwitches() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_nvcsw;
+}
+
+int Sleep20Ms(int x) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return x;
+}
+
+// The reader of a map's results looks every 250 µs only while it has waited
+// less than the patience for its element; for a slow element it sleeps until
+// the thread that finishes it wakes it, so it takes no CPU from the workers:
+// about two wake-ups per element, not one per 250 µs (80 for each of these).
+TEST(ThreadMapBatchTest, AReaderWaitingOnSlowElementsIsWokenOnlyWhenTheyEnd) {
+  cf::ThreadPoolExecutor pool(1);
+  std::vector<int> inputs(10);
+  for (int i = 0; i < 10; ++i) inputs[i] = i;
+  const long before = VoluntarySwitches();
+  int sum = 0;
+  for (int r : pool.map(Sleep20Ms, inputs)) sum += r;
+  const long switches = VoluntarySwitches() - before;
+  EXPECT_EQ(sum, 45);
+  EXPECT_LT(switches, 60) << "the reader slept " << switches << " times";
 }
 
 TEST(ThreadMapBatchTest, ATimeoutCancelsTheRest) {
