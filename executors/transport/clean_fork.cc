@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cerrno>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -34,6 +36,10 @@ constexpr int kSanitizerThreads = 0;
 #else
 constexpr int kSanitizerThreads = 0;
 #endif
+
+// How long a thread seen at fork time may take to be gone before it counts.
+constexpr int kExitingThreadChecks = 50;
+constexpr std::chrono::microseconds kExitingThreadWait(200);
 
 int ThreadCount() {
   int n = 0;
@@ -126,8 +132,18 @@ pid_t ForkWorkerProcess(int keep_fd) {
 void WarnIfForkingWithThreads(std::string_view who, std::string_view what,
                               int expected_others) {
   static std::atomic<bool> warned{false};
-  const int others =
-      ThreadCount() - 1 - expected_others - kSanitizerThreads;
+  if (warned.load(std::memory_order_relaxed)) return;
+  auto count_others = [&] {
+    return ThreadCount() - 1 - expected_others - kSanitizerThreads;
+  };
+  // A thread that was just joined (the last pool's manager, say) is listed
+  // until the kernel has reaped it, a moment after the join returned; one
+  // on its way out is not worth a warning.
+  int others = count_others();
+  for (int i = 0; others > 0 && i < kExitingThreadChecks; ++i) {
+    std::this_thread::sleep_for(kExitingThreadWait);
+    others = count_others();
+  }
   if (others <= 0 || warned.exchange(true)) return;
   const std::string message = absl::StrCat(
       std::string(who), ": warning: forking ", std::string(what),
