@@ -126,10 +126,9 @@ LaunchedChild LaunchHere(Launcher& l, StartMethod method,
       case StartMethod::kFork: {
         // The launcher thread (when it is not the one forking) and the
         // thread blocked in start() (when the launcher forks for it) are
-        // expected.
-        WarnIfForkingWithThreads(
-            "cf::Process", "a process",
-            via_launcher || l.thread_tid.load() != 0 ? 1 : 0);
+        // expected. Counted before the fork, checked after it (the check may
+        // wait for a thread on its way out; the fork must not).
+        const int expected = via_launcher || l.thread_tid.load() != 0 ? 1 : 0;
         const WorkerConfig config{.fd = channel[1],
                                   .key = l.key,
                                   .max_payload = kMaxPayload,
@@ -137,6 +136,7 @@ LaunchedChild LaunchHere(Launcher& l, StartMethod method,
                                   .max_tasks = 0};
         child.pid = ForkWorkerProcess(channel[1]);
         if (child.pid == 0) RunWorker(config);
+        WarnIfForkingWithThreads("cf::Process", "a process", expected);
         break;
       }
       case StartMethod::kSpawn:

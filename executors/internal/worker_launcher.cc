@@ -73,9 +73,6 @@ LaunchedWorker WorkerLauncher::Launch() {
 }
 
 pid_t WorkerLauncher::Fork(int child_end) {
-  // The calling manager thread and the thread that owns the pool are
-  // expected; any other one is the user's.
-  WarnIfForkingWithThreads("cf::ProcessPoolExecutor", "worker processes", 1);
   const WorkerConfig config{.fd = child_end,
                             .key = key_,
                             .max_payload = hello_.max_payload,
@@ -93,6 +90,11 @@ pid_t WorkerLauncher::Fork(int child_end) {
     signal(SIGINT, SIG_IGN);
     RunWorker(config);
   }
+  // After the fork, not before: the check may wait a moment for a thread on
+  // its way out, which must not move the fork itself. The calling manager
+  // thread and the thread that owns the pool are expected; any other one is
+  // the user's.
+  WarnIfForkingWithThreads("cf::ProcessPoolExecutor", "worker processes", 1);
   return pid;
 }
 

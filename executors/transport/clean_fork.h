@@ -40,9 +40,11 @@ pid_t ForkWorkerProcess(int keep_fd);
 
 // Forking copies one thread of a process whose other threads may hold locks
 // (in malloc, in any library) that then stay locked forever in the child;
-// Python warns too (DeprecationWarning, 3.12). Prints one warning on stderr,
-// once per process, if this process runs more threads than the calling one,
-// `expected_others` of cf's own and a sanitizer's background thread.
+// Python warns too (DeprecationWarning, 3.12). Called in the parent right
+// after a fork: prints one warning on stderr, once per process, if this
+// process runs more threads than the calling one, `expected_others` of cf's
+// own and a sanitizer's background thread. A thread seen may be on its way
+// out (just joined, not yet reaped): it gets up to 10 ms to go.
 // `who` starts the line ("cf::Process"), `what` names the children
 // ("worker processes").
 void WarnIfForkingWithThreads(std::string_view who, std::string_view what,
