@@ -84,7 +84,30 @@ bool WorkerRegistry::SpawnRequestedLocked() {
   return true;
 }
 
-void WorkerRegistry::Spawn() {
+void WorkerRegistry::SpawnAllBeforeManagerLocked() {
+  while (to_spawn_ > 0) {
+    --to_spawn_;
+    try {
+      Spawn(/*other_threads=*/0);
+    } catch (const std::exception&) {
+      to_spawn_ = pids_.empty() ? 1 : 0;  // the manager tries once more
+      return;
+    }
+  }
+}
+
+void WorkerRegistry::KillAllBeforeManagerLocked() {
+  for (const auto& w : workers_) {
+    kill(w->pid(), SIGKILL);
+    CloseOwnedFd(w->fd());
+    launcher_->Reap(w->pid(), w->TakePidfd());
+  }
+  workers_.clear();
+  pids_.clear();
+  to_spawn_ = 0;
+}
+
+void WorkerRegistry::Spawn(int other_threads) {
   if (launcher_ == nullptr) {
     launcher_ = std::make_unique<WorkerLauncher>(
         *options_.start_method, key_,
@@ -94,7 +117,8 @@ void WorkerRegistry::Spawn() {
               .max_tasks = options_.max_tasks_per_child.value_or(0)});
   }
   auto worker =
-      std::make_unique<WorkerChannel>(launcher_->Launch(), key_, kMaxPayload);
+      std::make_unique<WorkerChannel>(launcher_->Launch(other_threads), key_,
+                                      kMaxPayload);
   pids_.push_back(worker->pid());
   // Its name for cf::current_process(), before its first task.
   const ProcessIdentity identity{
