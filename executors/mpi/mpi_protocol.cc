@@ -121,6 +121,14 @@ std::string PeerWatch::Check(absl::Time now) const {
   return "";
 }
 
+void PeerWatch::AwaitExit(absl::Time deadline) const {
+  if (pidfd_ < 0) return;
+  pollfd p = {.fd = pidfd_, .events = POLLIN, .revents = 0};
+  const absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) return;
+  poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+}
+
 bool SendWatched(MPI_Comm comm, int dest, int tag, std::string_view bytes,
                  const PeerWatch& watch) {
   MPI_Request request;

@@ -132,6 +132,8 @@ class PeerWatch {
   // "" while the peer seems alive; else what happened to it.
   std::string Check(absl::Time now) const;
   bool local() const { return pidfd_ >= 0; }
+  // A local peer: waits until its process has exited or `deadline` passed.
+  void AwaitExit(absl::Time deadline) const;
 
  private:
   int pidfd_ = -1;

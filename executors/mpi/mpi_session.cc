@@ -25,6 +25,8 @@ constexpr absl::Duration kHelloTimeout = absl::Seconds(60);
 // of a broken pool (whose workers may be stuck in a task).
 constexpr absl::Duration kByeTimeout = absl::Seconds(30);
 constexpr absl::Duration kBrokenByeTimeout = absl::Seconds(2);
+// How long closing a spawned session waits for its workers to exit.
+constexpr absl::Duration kSpawnedExitTimeout = absl::Seconds(2);
 constexpr absl::Duration kCheckEvery = absl::Milliseconds(10);
 
 std::string ThisProgram() {
@@ -274,6 +276,11 @@ void RootSession::Close(bool clean) {
   if (kind_ == MPISessionConfig::Kind::kSpawn) {
     MPI_Comm_free(&inter_);
     MPI_Comm_free(&self_);
+    // Until the spawned job is gone: a pool spawned while Open MPI's
+    // daemon still tears down the last one sometimes never started
+    // (MPI_Comm_spawn blocked in PMIx_Lookup, a worker in PMIx_Init).
+    const absl::Time exit_deadline = absl::Now() + kSpawnedExitTimeout;
+    for (const Worker& w : workers_) w.watch.AwaitExit(exit_deadline);
   }
   inter_ = MPI_COMM_NULL;
 }

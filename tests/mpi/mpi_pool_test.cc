@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "cf.h"
@@ -257,6 +259,30 @@ TEST(MPIPoolOwnTest, ShutdownWithoutWaitFinishesInTheBackground) {
     EXPECT_THROW(pool.submit(Square, 1), std::runtime_error);
   }
   for (auto& f : futures) EXPECT_EQ(f.result(), 50);
+}
+
+// Running: its /proc entry is there and it is not a zombie (exited, not yet
+// reaped by Open MPI's daemon).
+bool Running(int pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const std::size_t end = line.rfind(')');
+  return end != std::string::npos && end + 2 < line.size() &&
+         line[end + 2] != 'Z' && line[end + 2] != 'X';
+}
+
+// The next pool is spawned only once the last one's job is gone: one
+// spawned while Open MPI's daemon still tore that job down sometimes never
+// started (MPI_Comm_spawn blocked for good in PMIx_Lookup).
+TEST(MPIPoolOwnTest, ShutdownReturnsOnceItsSpawnedWorkersHaveExited) {
+  std::vector<int> pids;
+  {
+    cf::MPIPoolExecutor pool({.max_workers = 2});
+    pool.bootup();
+    for (int i = 0; i < 8; ++i) pids.push_back(pool.submit(WorkerPid).result());
+  }
+  for (int pid : pids) EXPECT_FALSE(Running(pid)) << "worker " << pid;
 }
 
 TEST(MPIPoolOwnTest, InitializerRunsInEveryWorker) {
