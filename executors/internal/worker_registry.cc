@@ -69,11 +69,11 @@ void WorkerRegistry::SignalAllLocked(int sig) {
 
 // One per turn: the calls waiting go to it before the next one is forked, so
 // the first answer does not wait for every worker to start.
-bool WorkerRegistry::SpawnRequestedLocked() {
+bool WorkerRegistry::SpawnRequestedLocked(int other_threads) {
   if (to_spawn_ > 0) {
     --to_spawn_;
     try {
-      Spawn();
+      Spawn(other_threads);
     } catch (const std::exception& e) {
       to_spawn_ = 0;
       if (!pids_.empty()) return true;  // the running workers go on
@@ -86,11 +86,8 @@ bool WorkerRegistry::SpawnRequestedLocked() {
 
 void WorkerRegistry::SpawnAllBeforeManagerLocked() {
   while (to_spawn_ > 0) {
-    --to_spawn_;
-    try {
-      Spawn(/*other_threads=*/0);
-    } catch (const std::exception&) {
-      to_spawn_ = pids_.empty() ? 1 : 0;  // the manager tries once more
+    if (!SpawnRequestedLocked(/*other_threads=*/0)) {
+      to_spawn_ = 1;  // none started: the manager tries once more, reports
       return;
     }
   }

@@ -69,8 +69,9 @@ class WorkerRegistry {
 
   // The manager thread, with the mutex held: starts one of the workers
   // asked for. False if none can be started at all (spawn_error() says
-  // why); the workers already running go on otherwise.
-  bool SpawnRequestedLocked();
+  // why); the workers already running go on otherwise. `other_threads`:
+  // see WorkerLauncher::Launch.
+  bool SpawnRequestedLocked(int other_threads = 1);
   // kFork, in the main thread, before the manager thread exists: starts
   // every worker asked for (Python since 3.11, gh-90622), so that each fork
   // copies a process where no other thread of the pool runs or allocates.
@@ -111,8 +112,7 @@ class WorkerRegistry {
   void CloseLauncher() { launcher_.reset(); }
 
  private:
-  // `other_threads`: see WorkerLauncher::Launch.
-  void Spawn(int other_threads = 1);
+  void Spawn(int other_threads);
 
   const int max_workers_;
   const ProcessPoolOptions& options_;

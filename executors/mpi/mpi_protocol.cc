@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "executors/transport/child_exit.h"
 
 namespace cf::internal {
 
@@ -122,11 +123,7 @@ std::string PeerWatch::Check(absl::Time now) const {
 }
 
 void PeerWatch::AwaitExit(absl::Time deadline) const {
-  if (pidfd_ < 0) return;
-  pollfd p = {.fd = pidfd_, .events = POLLIN, .revents = 0};
-  const absl::Duration left = deadline - absl::Now();
-  if (left <= absl::ZeroDuration()) return;
-  poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+  if (pidfd_ >= 0) WaitExited(pidfd_, deadline - absl::Now());
 }
 
 bool SendWatched(MPI_Comm comm, int dest, int tag, std::string_view bytes,
