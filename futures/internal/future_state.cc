@@ -89,9 +89,8 @@ bool FutureStateBase::Cancel() {
     if (s != FutureStatus::kPending) return true;  // already cancelled
     status_.store(FutureStatus::kCancelled, std::memory_order_release);
     NotifyLocked(FutureStatus::kCancelled);
-    if (watchers_ != nullptr) callbacks.swap(watchers_->callbacks);
+    callbacks.swap(callbacks_);
   }
-  OnCancelled();
   InvokeCallbacks(callbacks);
   return true;
 }
@@ -134,22 +133,16 @@ void FutureStateBase::Finish(absl::FunctionRef<void()> store) {
     store();
     status_.store(FutureStatus::kFinished, std::memory_order_release);
     NotifyLocked(FutureStatus::kFinished);
-    if (watchers_ != nullptr) callbacks.swap(watchers_->callbacks);
+    callbacks.swap(callbacks_);
   }
   InvokeCallbacks(callbacks);
 }
 
-FutureStateBase::Watchers& FutureStateBase::WatchersLocked() {
-  if (watchers_ == nullptr) watchers_ = std::make_unique<Watchers>();
-  return *watchers_;
-}
-
 void FutureStateBase::NotifyLocked(FutureStatus status) {
-  if (watchers_ == nullptr) return;  // no one sleeps on it or watches it
-  for (Waiter* waiter : watchers_->waiters) waiter->OnStatus(*this, status);
+  for (Waiter* waiter : waiters_) waiter->OnStatus(*this, status);
   // Terminal states see no further transitions, so no one needs the waiters.
-  if (IsTerminal(status)) watchers_->waiters.clear();
-  watchers_->cv.notify_all();
+  if (IsTerminal(status)) waiters_.clear();
+  cv_.notify_all();
 }
 
 bool FutureStateBase::Wait(const Deadline& deadline) {
@@ -174,8 +167,7 @@ bool FutureStateBase::Wait(const Deadline& deadline) {
     }
   }
   std::unique_lock<std::mutex> lock(mu_);
-  if (IsDone(status_.load(std::memory_order_relaxed))) return true;
-  return deadline.WaitOn(WatchersLocked().cv, lock, [this] {
+  return deadline.WaitOn(cv_, lock, [this] {
     return IsDone(status_.load(std::memory_order_relaxed));
   });
 }
@@ -196,7 +188,7 @@ void FutureStateBase::AddDoneCallback(Callback callback) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!IsDone(status_.load(std::memory_order_relaxed))) {
-      WatchersLocked().callbacks.push_back(std::move(callback));
+      callbacks_.push_back(std::move(callback));
       return;
     }
   }
@@ -223,17 +215,15 @@ void FutureStateBase::InvokeCallback(Callback& callback) {
 FutureStatus FutureStateBase::AddWaiter(Waiter* waiter) {
   std::lock_guard<std::mutex> lock(mu_);
   FutureStatus s = status_.load(std::memory_order_relaxed);
-  if (!IsTerminal(s)) WatchersLocked().waiters.push_back(waiter);
+  if (!IsTerminal(s)) waiters_.push_back(waiter);
   return s;
 }
 
 void FutureStateBase::RemoveWaiter(Waiter* waiter) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (watchers_ == nullptr) return;
-  std::vector<Waiter*>& waiters = watchers_->waiters;
-  for (auto it = waiters.begin(); it != waiters.end(); ++it) {
+  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
     if (*it == waiter) {
-      waiters.erase(it);
+      waiters_.erase(it);
       return;
     }
   }
