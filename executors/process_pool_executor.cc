@@ -1,6 +1,7 @@
 #include "executors/process_pool_executor.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -96,15 +97,15 @@ class ProcessPoolExecutor::Pool {
       std::lock_guard<std::mutex> lock(state_.mu);
       ThrowIfClosedLocked();
       // Before the call is queued: if no thread can be started, the call
-      // must not be left pending forever (Python: BrokenProcessPool).
-      manager_.StartLocked();
+      // must not be left pending forever (Python: BrokenProcessPool). A
+      // kFork pool starts every worker now, before the program grows more
+      // threads (Python since 3.11, gh-90622): forking later is what makes
+      // fork unsafe.
+      StartLocked(/*all_workers=*/*options_.start_method ==
+                      StartMethod::kFork &&
+                  state_.submits == 0);
       state_.queue.Push(std::move(task));
       registry_.AdjustCountLocked();
-      if (*options_.start_method == StartMethod::kFork && state_.submits == 0) {
-        // Every worker now, before the program grows more threads (Python
-        // since 3.11, gh-90622): forking later is what makes fork unsafe.
-        registry_.RequestAllLocked();
-      }
       ++state_.submits;
       // A manager that is awake sees the call on its next turn. One that
       // sleeps in poll touches no worker: if one is idle, the call goes to it
@@ -138,8 +139,7 @@ class ProcessPoolExecutor::Pool {
       std::lock_guard<std::mutex> lock(state_.mu);
       ThrowIfClosedLocked();
       registry_.SetKindLocked(std::move(kind));
-      manager_.StartLocked();
-      registry_.RequestAllLocked();
+      StartLocked(/*all_workers=*/true);
       state_.manager_asleep = false;
     }
     manager_.Wake();
@@ -158,6 +158,26 @@ class ProcessPoolExecutor::Pool {
   }
 
  private:
+  // Starts the manager thread unless it runs, after asking for every worker
+  // if `all_workers`. A kFork pool's workers are then forked here first when
+  // this is the main thread, so that no thread of the pool runs during the
+  // forks (WorkerRegistry::SpawnAllBeforeManagerLocked); any other thread
+  // may end before the pool does, and its workers would die with it.
+  void StartLocked(bool all_workers) {
+    if (all_workers) registry_.RequestAllLocked();
+    if (manager_.StartedLocked()) return;
+    const bool fork_here = all_workers &&
+                           *options_.start_method == StartMethod::kFork &&
+                           gettid() == getpid();
+    if (fork_here) registry_.SpawnAllBeforeManagerLocked();
+    try {
+      manager_.StartLocked();
+    } catch (...) {
+      if (fork_here) registry_.KillAllBeforeManagerLocked();
+      throw;
+    }
+  }
+
   // Python checks "broken" before "shut down".
   void ThrowIfClosedLocked() const {
     if (!state_.broken.empty()) throw BrokenProcessPool(state_.broken);

@@ -23,7 +23,10 @@
 // task that was running on it fails, and the pool goes on.
 //
 // Workers are forked from this process by default (StartMethod::kFork), all
-// of them on the first submit, as Python 3.11+ does. kSpawn and kForkServer
+// of them on the first submit, as Python 3.11+ does: by the submitting
+// thread itself when it is the main thread, before the pool has a thread of
+// its own (a worker dies with the thread that forked it, so another thread
+// leaves the forks to the pool's manager). kSpawn and kForkServer
 // start them from a fresh run of this program, which is safe when the
 // program already has threads; they need cf::Init(argc, argv) on main's
 // first line (executors/init.h).

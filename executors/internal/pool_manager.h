@@ -48,6 +48,8 @@ class PoolManager {
   // after shutdown (Join() relies on it). Throws cf::BrokenProcessPool if no
   // thread can be started: a call must not be left pending forever.
   void StartLocked();
+  // With the pool's mutex held: StartLocked() started the thread.
+  bool StartedLocked() const { return thread_.joinable(); }
 
   // Wakes the thread from poll. Once it has been joined there is no one to
   // wake, and this does nothing.

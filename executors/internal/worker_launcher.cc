@@ -24,14 +24,14 @@ WorkerLauncher::WorkerLauncher(StartMethod method, const FrameKey& key,
 
 WorkerLauncher::~WorkerLauncher() = default;
 
-LaunchedWorker WorkerLauncher::Launch() {
+LaunchedWorker WorkerLauncher::Launch(int other_threads) {
   int fds[2];
   MakeChannel(fds);
   LaunchedWorker worker;
   try {
     switch (method_) {
       case StartMethod::kFork:
-        worker.pid = Fork(fds[1]);
+        worker.pid = Fork(fds[1], other_threads);
         break;
       case StartMethod::kSpawn:
         worker.pid = Reexec(kWorkerFlag, fds[1]);
@@ -72,7 +72,7 @@ LaunchedWorker WorkerLauncher::Launch() {
   return worker;
 }
 
-pid_t WorkerLauncher::Fork(int child_end) {
+pid_t WorkerLauncher::Fork(int child_end, int other_threads) {
   const WorkerConfig config{.fd = child_end,
                             .key = key_,
                             .max_payload = hello_.max_payload,
@@ -91,10 +91,9 @@ pid_t WorkerLauncher::Fork(int child_end) {
     RunWorker(config);
   }
   // After the fork, not before: the check may wait a moment for a thread on
-  // its way out, which must not move the fork itself. The calling manager
-  // thread and the thread that owns the pool are expected; any other one is
-  // the user's.
-  WarnIfForkingWithThreads("cf::ProcessPoolExecutor", "worker processes", 1);
+  // its way out, which must not move the fork itself.
+  WarnIfForkingWithThreads("cf::ProcessPoolExecutor", "worker processes",
+                           other_threads);
   return pid;
 }
 

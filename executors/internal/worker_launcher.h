@@ -1,10 +1,11 @@
 // Starting a process pool's workers by start method, and learning how each
 // one ended.
 //
-// The one thing to know: only one thread (the pool's manager) may use a
-// launcher, and it must outlive every worker it started: a worker's
-// parent-death signal fires when the thread that forked it ends, and a
-// kForkServer worker's exit status comes from the server the launcher owns.
+// The one thing to know: one thread at a time uses a launcher (the pool's
+// manager, or the main thread before the manager exists), and a thread that
+// forks a worker must outlive it: a worker's parent-death signal fires when
+// the thread that forked it ends. A kForkServer worker's exit status comes
+// from the server the launcher owns.
 //
 //   internal::WorkerLauncher launcher(StartMethod::kFork, key, hello);
 //   internal::LaunchedWorker w = launcher.Launch();   // pid, socket, pidfd
@@ -46,7 +47,9 @@ class WorkerLauncher {
   WorkerLauncher& operator=(const WorkerLauncher&) = delete;
 
   // Starts one worker. Throws std::runtime_error naming what failed.
-  LaunchedWorker Launch();
+  // `other_threads`: how many other threads may run at a kFork fork without
+  // a warning (the pool's owner, when its manager forks).
+  LaunchedWorker Launch(int other_threads = 1);
 
   // The wait status of worker `pid`, which has exited or is exiting; one
   // that lingers past a second is killed. Closes `pidfd`.
@@ -61,7 +64,7 @@ class WorkerLauncher {
   const char* method_name() const;
 
  private:
-  pid_t Fork(int child_end);
+  pid_t Fork(int child_end, int other_threads);
 
   const StartMethod method_;
   const FrameKey key_;

@@ -69,11 +69,11 @@ void WorkerRegistry::SignalAllLocked(int sig) {
 
 // One per turn: the calls waiting go to it before the next one is forked, so
 // the first answer does not wait for every worker to start.
-bool WorkerRegistry::SpawnRequestedLocked() {
+bool WorkerRegistry::SpawnRequestedLocked(int other_threads) {
   if (to_spawn_ > 0) {
     --to_spawn_;
     try {
-      Spawn();
+      Spawn(other_threads);
     } catch (const std::exception& e) {
       to_spawn_ = 0;
       if (!pids_.empty()) return true;  // the running workers go on
@@ -84,7 +84,27 @@ bool WorkerRegistry::SpawnRequestedLocked() {
   return true;
 }
 
-void WorkerRegistry::Spawn() {
+void WorkerRegistry::SpawnAllBeforeManagerLocked() {
+  while (to_spawn_ > 0) {
+    if (!SpawnRequestedLocked(/*other_threads=*/0)) {
+      to_spawn_ = 1;  // none started: the manager tries once more, reports
+      return;
+    }
+  }
+}
+
+void WorkerRegistry::KillAllBeforeManagerLocked() {
+  for (const auto& w : workers_) {
+    kill(w->pid(), SIGKILL);
+    CloseOwnedFd(w->fd());
+    launcher_->Reap(w->pid(), w->TakePidfd());
+  }
+  workers_.clear();
+  pids_.clear();
+  to_spawn_ = 0;
+}
+
+void WorkerRegistry::Spawn(int other_threads) {
   if (launcher_ == nullptr) {
     launcher_ = std::make_unique<WorkerLauncher>(
         *options_.start_method, key_,
@@ -94,7 +114,8 @@ void WorkerRegistry::Spawn() {
               .max_tasks = options_.max_tasks_per_child.value_or(0)});
   }
   auto worker =
-      std::make_unique<WorkerChannel>(launcher_->Launch(), key_, kMaxPayload);
+      std::make_unique<WorkerChannel>(launcher_->Launch(other_threads), key_,
+                                      kMaxPayload);
   pids_.push_back(worker->pid());
   // Its name for cf::current_process(), before its first task.
   const ProcessIdentity identity{

@@ -5,10 +5,12 @@
 // The one thing to know: two kinds of members. The counts (pids, idle
 // workers, workers asked for) are guarded by the pool's mutex: methods named
 // ...Locked need it held. The WorkerChannels and the launcher belong to the
-// manager thread, which alone starts, reaps and removes workers (a worker's
-// parent-death signal fires when the thread that forked it ends); a
-// submitting thread may touch workers() only with the mutex held while the
-// manager sleeps in poll (PoolState::manager_asleep).
+// manager thread, which alone reaps and removes workers, and starts them
+// but for a kFork pool's first ones, which the main thread forks before the
+// manager exists (SpawnAllBeforeManagerLocked). A worker's parent-death
+// signal fires when the thread that forked it ends. A submitting thread may
+// touch workers() only with the mutex held while the manager sleeps in poll
+// (PoolState::manager_asleep).
 //
 //   internal::WorkerRegistry registry(max_workers, options, key, state.mu);
 //   { lock; registry.AdjustCountLocked(); }       // submit: one more call
@@ -67,9 +69,21 @@ class WorkerRegistry {
 
   // The manager thread, with the mutex held: starts one of the workers
   // asked for. False if none can be started at all (spawn_error() says
-  // why); the workers already running go on otherwise.
-  bool SpawnRequestedLocked();
-  // Written only by the manager thread, which may read it unlocked.
+  // why); the workers already running go on otherwise. `other_threads`:
+  // see WorkerLauncher::Launch.
+  bool SpawnRequestedLocked(int other_threads = 1);
+  // kFork, in the main thread, before the manager thread exists: starts
+  // every worker asked for (Python since 3.11, gh-90622), so that each fork
+  // copies a process where no other thread of the pool runs or allocates.
+  // If none starts, one request is left for the manager, whose turn then
+  // reports why.
+  void SpawnAllBeforeManagerLocked();
+  // The manager thread could not be started after SpawnAllBeforeManager:
+  // kills and reaps every worker, since no one else would.
+  void KillAllBeforeManagerLocked();
+
+  // Written only by the thread that starts workers; the manager thread may
+  // read it unlocked.
   const std::string& spawn_error() const { return spawn_error_; }
 
   // --- The manager thread (see above for submitters). ---
@@ -98,7 +112,7 @@ class WorkerRegistry {
   void CloseLauncher() { launcher_.reset(); }
 
  private:
-  void Spawn();
+  void Spawn(int other_threads);
 
   const int max_workers_;
   const ProcessPoolOptions& options_;
