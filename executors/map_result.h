@@ -164,8 +164,12 @@ class MapResult {
     error_ = nullptr;
   }
 
+  // Last submitted first, as Python's generator does (its list is reversed):
+  // a dispatcher running meanwhile skips the cancelled calls and takes the
+  // first live one, which must be the next in line, never one behind a
+  // call this loop has yet to reach.
   void CancelRemaining() {
-    for (Future<R>& f : futures_) f.cancel();
+    for (auto it = futures_.rbegin(); it != futures_.rend(); ++it) it->cancel();
     futures_.clear();
     more_ = nullptr;
   }

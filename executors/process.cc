@@ -151,7 +151,9 @@ void JoinChildrenAtExit() {
   for (Process& p : active_children()) p.join();
 }
 
-void JoinChildrenOnExit(int, void*) { JoinChildrenAtExit(); }
+void JoinChildrenOnExit(int, bool quick) {
+  if (!quick) JoinChildrenAtExit();
+}
 
 // The frames of the target's call: those below it (the worker loop, and in
 // a forked child the parent's frames it was forked from) say nothing.
@@ -221,7 +223,7 @@ void ProcessMain(ProcessStart start) {
     close(null_fd);
   }
   // exit() in the target waits for this child's own children first.
-  on_exit(JoinChildrenOnExit, nullptr);
+  PushChildExitHook(JoinChildrenOnExit);
   const int code = RunTarget(start, std::move(fds));
   JoinChildrenAtExit();
   std::cout.flush();

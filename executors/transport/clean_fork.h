@@ -38,6 +38,23 @@ void MakeChannel(int fds[2]);
 // std::runtime_error if fork fails.
 pid_t ForkWorkerProcess(int keep_fd);
 
+// exit() in a child running cf's code (a worker's task, a cf::Process
+// target) must end the child, before the exit handlers and static
+// destructors it copied from its parent run (a static pool's destructor
+// would wait for this very child). The handlers that do it are registered
+// once per process, in the parent, before its first fork (ForkWorkerProcess
+// calls ArmChildExitHooks): a child must not call on_exit() itself, since
+// glibc guards its list of exit handlers with a lock that fork does not
+// reset, and a child forked while another thread held it (registering a
+// function-local static's destructor, say) would wait for it forever.
+//
+// In the child: `hook` runs when it calls exit() (with its status) or
+// quick_exit() (`quick`), before the hooks pushed earlier. At most four.
+void PushChildExitHook(void (*hook)(int status, bool quick));
+// Registers the handlers that run the hooks; once per process, later calls
+// do nothing. In the parent they run no hook.
+void ArmChildExitHooks();
+
 // Forking copies one thread of a process whose other threads may hold locks
 // (in malloc, in any library) that then stay locked forever in the child;
 // Python warns too (DeprecationWarning, 3.12). Called in the parent right

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "executors/transport/byte_stream.h"
+#include "executors/transport/clean_fork.h"
 #include "executors/transport/process_identity.h"
 #include "executors/transport/remote_call.h"
 #include "executors/transport/remote_exception.h"
@@ -30,15 +31,11 @@ namespace {
   _exit(code);
 }
 
-// exit() in a task: registered last, so it runs before every handler and
-// static destructor of the parent's image (a static pool's destructor would
-// wait for this very worker), and ends the worker with the task's code.
-void ExitFromTask(int status, void*) { Exit(status); }
-void QuickExitFromTask() { _exit(kWorkerExitOk); }
-
-void GuardExit() {
-  on_exit(ExitFromTask, nullptr);
-  at_quick_exit(QuickExitFromTask);
+// exit() in a task ends the worker with the task's code (see
+// PushChildExitHook).
+void ExitFromTask(int status, bool quick) {
+  if (quick) _exit(kWorkerExitOk);
+  Exit(status);
 }
 
 // Runs an encoded call; on failure, fills *error instead of *result. A call
@@ -86,7 +83,7 @@ const WorkerConfig* RunningWorkerConfig() { return running_config; }
 
 void RunWorker(const WorkerConfig& config, FrameDecoder& decoder) {
   running_config = &config;
-  GuardExit();
+  PushChildExitHook(ExitFromTask);
   std::string out, result, error;
   std::int64_t tasks = 0;
   if (!config.initializer.empty() &&

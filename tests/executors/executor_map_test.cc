@@ -591,3 +591,35 @@ TEST(ExecutorMapTest, ThreadPoolIgnoresChunksize) {
   }
   EXPECT_EQ(got, (std::vector<int>{2, 3, 4}));
 }
+
+// An executor that runs nothing: it keeps the calls, so a test sees the
+// order in which map's result cancels them.
+class HoldingExecutor final : public cf::Executor {
+ public:
+  void shutdown(bool = true, bool = false) override {}
+  void Submit(std::shared_ptr<cf::internal::WorkItem> call) override {
+    const int index = static_cast<int>(held_.size());
+    call->future().AddDoneCallback([this, index](auto&) {
+      cancelled_.push_back(index);
+    });
+    held_.push_back(std::move(call));
+  }
+  const std::vector<int>& cancelled() const { return cancelled_; }
+
+ private:
+  std::vector<std::shared_ptr<cf::internal::WorkItem>> held_;
+  std::vector<int> cancelled_;
+};
+
+// Python's generator cancels what it has not yielded from the last submitted
+// back: a dispatcher that pops the queue meanwhile skips the cancelled calls
+// and finds the next in line, never a later call the loop has yet to reach.
+TEST(ExecutorMapTest, DestroyingTheMapResultCancelsTheLastSubmittedFirst) {
+  HoldingExecutor executor;
+  {
+    auto results = executor.map([](int n) { return n; }, std::views::iota(0, 5));
+    auto it = results.begin();
+    ++it;  // position 0 skipped: iteration has started
+  }
+  EXPECT_EQ(executor.cancelled(), (std::vector<int>{4, 3, 2, 1}));
+}

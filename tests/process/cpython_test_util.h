@@ -102,10 +102,17 @@ inline void WriteFileAtomically(const std::string& path,
   std::rename(tmp.c_str(), path.c_str());
 }
 
+// The content of `path`, or what could be read of it. Plain read(2), not a
+// stream: libstdc++'s filebuf throws when a read fails, and a /proc file of
+// a process that has just exited fails with ESRCH.
 inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::string content((std::istreambuf_iterator<char>(in)),
-                      std::istreambuf_iterator<char>());
+  std::string content;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return content;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) content.append(buf, n);
+  close(fd);
   return content;
 }
 
