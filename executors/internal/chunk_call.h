@@ -9,6 +9,10 @@
 // result was dropped, as Python cancels its pending chunks); an element
 // cancelled alone stays cancelled even if its chunk runs.
 //
+// The elements' states lie in one array per chunk (ChunkElements), and they
+// are futures only map's result sees: they have no shared_from_this(), so
+// they must never reach add_done_callback.
+//
 //   auto chunk = ChunkCallState<R, F, Args...>::Create(fn, std::move(items));
 //   std::vector<Future<R>> futures = chunk->elements();
 //   executor.Submit(std::move(chunk));
@@ -38,6 +42,54 @@
 
 namespace cf::internal {
 
+// The states of a chunk's elements, in one allocation: one per element,
+// and one more each for the callback that watched its cancellation, had
+// malloc and free take 40% of a process pool's map of no-op calls (`perf`).
+// Each element's Future shares ownership of the whole array.
+template <class R>
+class ChunkElements {
+ public:
+  explicit ChunkElements(std::size_t n) : size_(n), states_(new Element[n]) {
+    for (std::size_t i = 0; i < n; ++i) states_[i].owner_ = this;
+  }
+  ChunkElements(const ChunkElements&) = delete;
+  ChunkElements& operator=(const ChunkElements&) = delete;
+
+  // Once every element is cancelled, so is `chunk`. Set before any element
+  // is handed out.
+  void CancelWithAll(std::weak_ptr<FutureStateBase> chunk) {
+    chunk_ = std::move(chunk);
+  }
+
+  std::size_t size() const { return size_; }
+  FutureState<R>& operator[](std::size_t i) { return states_[i]; }
+
+  // Element `i`'s future; it keeps `self` (this array) alive.
+  static Future<R> Share(const std::shared_ptr<ChunkElements>& self,
+                         std::size_t i) {
+    return Future<R>(std::shared_ptr<FutureState<R>>(self, &self->states_[i]));
+  }
+
+ private:
+  class Element final : public FutureState<R> {
+    void OnCancelled() override { owner_->ElementCancelled(); }
+    ChunkElements* owner_ = nullptr;
+    friend class ChunkElements;
+  };
+
+  void ElementCancelled() {
+    if (cancelled_.fetch_add(1) + 1 != size_) return;
+    if (std::shared_ptr<FutureStateBase> chunk = chunk_.lock()) {
+      chunk->Cancel();
+    }
+  }
+
+  const std::size_t size_;
+  const std::unique_ptr<Element[]> states_;
+  std::weak_ptr<FutureStateBase> chunk_;
+  std::atomic<std::size_t> cancelled_{0};
+};
+
 template <class R, class F, class... Args>
 class ChunkCallState final : public FutureState<void>, public WorkItem {
   struct Token {};  // only Create constructs: the elements need a weak_ptr
@@ -47,19 +99,28 @@ class ChunkCallState final : public FutureState<void>, public WorkItem {
       F fn, std::vector<std::tuple<Args...>> items) {
     auto chunk = std::make_shared<ChunkCallState>(Token{}, std::move(fn),
                                                   std::move(items));
-    chunk->WatchElements();
+    chunk->elements_->CancelWithAll(chunk->weak_from_this());
     return chunk;
   }
 
   ChunkCallState(Token, F fn, std::vector<std::tuple<Args...>> items)
-      : fn_(std::move(fn)), items_(std::move(items)), elements_(items_.size()) {
+      : fn_(std::move(fn)),
+        items_(std::move(items)),
+        elements_(std::make_shared<ChunkElements<R>>(items_.size())) {
     AddDoneCallback([](FutureStateBase& self) {
       static_cast<ChunkCallState&>(self).PassOnFailure();
     });
   }
 
   // The futures of the elements, in input order.
-  const std::vector<Future<R>>& elements() const { return elements_; }
+  std::vector<Future<R>> elements() const {
+    std::vector<Future<R>> futures;
+    futures.reserve(elements_->size());
+    for (std::size_t i = 0; i < elements_->size(); ++i) {
+      futures.push_back(ChunkElements<R>::Share(elements_, i));
+    }
+    return futures;
+  }
 
   // In this process: each element in turn.
   void Run(absl::FunctionRef<void()> computed) override {
@@ -71,11 +132,11 @@ class ChunkCallState final : public FutureState<void>, public WorkItem {
     for (std::size_t i = 0; i < items_.size(); ++i) {
       try {
         Settle(i, [&] {
-          elements_[i].set_result(std::apply(fn_, std::move(items_[i])));
+          element(i).SetResult(std::apply(fn_, std::move(items_[i])));
         });
       } catch (...) {
         Settle(i,
-               [&] { elements_[i].set_exception(std::current_exception()); });
+               [&] { element(i).SetException(std::current_exception()); });
       }
     }
     Drop();
@@ -106,22 +167,22 @@ class ChunkCallState final : public FutureState<void>, public WorkItem {
       InputArchive archive(stream);
       std::uint64_t n = 0;
       archive(n);
-      if (n != elements_.size()) {
+      if (n != elements_->size()) {
         throw RemoteCallError(
             "a chunk's answer has the wrong number of results");
       }
-      for (std::size_t i = 0; i < elements_.size(); ++i) {
+      for (std::size_t i = 0; i < elements_->size(); ++i) {
         bool ok = false;
         archive(ok);
         if (ok) {
           R value;
           archive(value);
-          Settle(i, [&] { elements_[i].set_result(std::move(value)); });
+          Settle(i, [&] { element(i).SetResult(std::move(value)); });
         } else {
           RemoteException failure;
           archive(failure);
           Settle(i, [&] {
-            elements_[i].set_exception(RebuildException(failure));
+            element(i).SetException(RebuildException(failure));
           });
         }
       }
@@ -132,33 +193,16 @@ class ChunkCallState final : public FutureState<void>, public WorkItem {
  private:
   using Remote = RemoteCallTraits<R, F, Args...>;
 
+  FutureState<R>& element(std::size_t i) { return (*elements_)[i]; }
+
   // Sets element `i`, unless it was cancelled meanwhile (map's result was
   // dropped): its outcome then has no one to go to.
   template <class Set>
   void Settle(std::size_t i, Set set) {
-    if (elements_[i].done()) return;
+    if (element(i).done()) return;
     try {
       set();
     } catch (const InvalidStateError&) {
-    }
-  }
-
-  // Cancels the chunk once all its elements are cancelled: nobody wants any
-  // of its results. (A chunk already RUNNING stays so; its elements keep
-  // their cancellation, see Settle.)
-  void WatchElements() {
-    std::weak_ptr<FutureStateBase> weak = weak_from_this();
-    for (Future<R>& element : elements_) {
-      element.state()->AddDoneCallback([weak](FutureStateBase& done) {
-        if (done.status() == FutureStatus::kFinished) return;
-        std::shared_ptr<FutureStateBase> chunk = weak.lock();
-        if (chunk == nullptr) return;
-        auto& self = static_cast<ChunkCallState&>(*chunk);
-        if (self.cancelled_elements_.fetch_add(1) + 1 ==
-            self.elements_.size()) {
-          self.Cancel();
-        }
-      });
     }
   }
 
@@ -167,21 +211,22 @@ class ChunkCallState final : public FutureState<void>, public WorkItem {
     if (status() == FutureStatus::kFinished && !raised()) return;
     const std::exception_ptr error =
         raised() ? WaitForException(Deadline::Never()) : nullptr;
-    for (Future<R>& element : elements_) {
-      if (element.done()) continue;
+    for (std::size_t i = 0; i < elements_->size(); ++i) {
+      FutureState<R>& e = element(i);
+      if (e.done()) continue;
       if (error) {
-        Settle(&element - elements_.data(),
-               [&] { element.set_exception(error); });
-      } else if (element.cancel()) {
-        element.set_running_or_notify_cancel();  // so wait() sees it done
+        Settle(i, [&] { e.SetException(error); });
+      } else if (e.Cancel()) {
+        e.SetRunningOrNotifyCancel();  // so wait() sees it done
       }
     }
   }
 
   F fn_;
   std::vector<std::tuple<Args...>> items_;
-  std::vector<Future<R>> elements_;
-  std::atomic<std::size_t> cancelled_elements_{0};
+  // Shared with the elements' futures, which outlive the chunk; they know
+  // the chunk only weakly, so it does not keep itself alive.
+  const std::shared_ptr<ChunkElements<R>> elements_;
 };
 
 }  // namespace cf::internal

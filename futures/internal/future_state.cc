@@ -89,8 +89,9 @@ bool FutureStateBase::Cancel() {
     if (s != FutureStatus::kPending) return true;  // already cancelled
     status_.store(FutureStatus::kCancelled, std::memory_order_release);
     NotifyLocked(FutureStatus::kCancelled);
-    callbacks.swap(callbacks_);
+    if (watchers_ != nullptr) callbacks.swap(watchers_->callbacks);
   }
+  OnCancelled();
   InvokeCallbacks(callbacks);
   return true;
 }
@@ -133,16 +134,22 @@ void FutureStateBase::Finish(absl::FunctionRef<void()> store) {
     store();
     status_.store(FutureStatus::kFinished, std::memory_order_release);
     NotifyLocked(FutureStatus::kFinished);
-    callbacks.swap(callbacks_);
+    if (watchers_ != nullptr) callbacks.swap(watchers_->callbacks);
   }
   InvokeCallbacks(callbacks);
 }
 
+FutureStateBase::Watchers& FutureStateBase::WatchersLocked() {
+  if (watchers_ == nullptr) watchers_ = std::make_unique<Watchers>();
+  return *watchers_;
+}
+
 void FutureStateBase::NotifyLocked(FutureStatus status) {
-  for (Waiter* waiter : waiters_) waiter->OnStatus(*this, status);
+  if (watchers_ == nullptr) return;  // no one sleeps on it or watches it
+  for (Waiter* waiter : watchers_->waiters) waiter->OnStatus(*this, status);
   // Terminal states see no further transitions, so no one needs the waiters.
-  if (IsTerminal(status)) waiters_.clear();
-  cv_.notify_all();
+  if (IsTerminal(status)) watchers_->waiters.clear();
+  watchers_->cv.notify_all();
 }
 
 bool FutureStateBase::Wait(const Deadline& deadline) {
@@ -167,7 +174,8 @@ bool FutureStateBase::Wait(const Deadline& deadline) {
     }
   }
   std::unique_lock<std::mutex> lock(mu_);
-  return deadline.WaitOn(cv_, lock, [this] {
+  if (IsDone(status_.load(std::memory_order_relaxed))) return true;
+  return deadline.WaitOn(WatchersLocked().cv, lock, [this] {
     return IsDone(status_.load(std::memory_order_relaxed));
   });
 }
@@ -188,7 +196,7 @@ void FutureStateBase::AddDoneCallback(Callback callback) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!IsDone(status_.load(std::memory_order_relaxed))) {
-      callbacks_.push_back(std::move(callback));
+      WatchersLocked().callbacks.push_back(std::move(callback));
       return;
     }
   }
@@ -215,15 +223,17 @@ void FutureStateBase::InvokeCallback(Callback& callback) {
 FutureStatus FutureStateBase::AddWaiter(Waiter* waiter) {
   std::lock_guard<std::mutex> lock(mu_);
   FutureStatus s = status_.load(std::memory_order_relaxed);
-  if (!IsTerminal(s)) waiters_.push_back(waiter);
+  if (!IsTerminal(s)) WatchersLocked().waiters.push_back(waiter);
   return s;
 }
 
 void FutureStateBase::RemoveWaiter(Waiter* waiter) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+  if (watchers_ == nullptr) return;
+  std::vector<Waiter*>& waiters = watchers_->waiters;
+  for (auto it = waiters.begin(); it != waiters.end(); ++it) {
     if (*it == waiter) {
-      waiters_.erase(it);
+      waiters.erase(it);
       return;
     }
   }
