@@ -173,6 +173,8 @@ pid_t ForkWorkerProcess(int keep_fd) {
     return pid;
   }
   // The child: one thread, the lock ours, the list as the parent had it.
+  // Its exit hooks are its own: a parent that is itself a child pushed some.
+  child_exit_hook_count = 0;
   for (int fd : r.fds) {
     if (fd != keep_fd) close(fd);
   }

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,18 @@ int DieOnZero(int x) {
 }
 void Nothing(void*) {}
 void Return() {}
+
+// Starts a child that does the same `depth` - 1 levels down; fails (exit
+// code 1) if the child did not exit with 0.
+void Nest(int depth) {
+  if (depth == 0) return;
+  cf::Process child({.start_method = cf::StartMethod::kFork}, Nest, depth - 1);
+  child.start();
+  child.join();
+  if (child.exitcode() != std::optional<int>(0)) {
+    throw std::runtime_error("a child failed");
+  }
+}
 char unused_dso, other_dso;
 
 // While alive, a thread walks glibc's exit-handler list, under its lock,
@@ -92,6 +105,15 @@ TEST(ForkExitLockTest, ProcessesForkedWhileTheExitHandlerLockIsHeldRun) {
     p.join(absl::Seconds(20));
     ASSERT_EQ(p.exitcode(), std::optional<int>(0)) << "round " << round;
   }
+}
+
+// Each forked child starts with no exit hooks of its own: those its parent
+// (itself a child) pushed are not its to run, and too many abort.
+TEST(ForkExitLockTest, ProcessesNestedSixDeepExitCleanly) {
+  cf::Process p({.start_method = cf::StartMethod::kFork}, Nest, 5);
+  p.start();
+  p.join(absl::Seconds(60));
+  EXPECT_EQ(p.exitcode(), std::optional<int>(0));
 }
 
 }  // namespace
