@@ -33,12 +33,13 @@ class CallQueue {
   // as they enter Python's call queue, so one cancelled later never ran
   // while an earlier one had not started.
   void Push(RemoteTask task) {
-    if (running_ < running_limit_ && waiting_ == 0) {
+    // The RUNNING calls lead the queue (ReturnToFront hands back only
+    // RUNNING ones): none waits if the last is RUNNING.
+    const bool none_waits = pending_.empty() || pending_.back().running;
+    if (running_ < running_limit_ && none_waits) {
       task.call->future().SetRunningOrNotifyCancel();  // new: cannot fail
       task.running = true;
       ++running_;
-    } else {
-      ++waiting_;
     }
     pending_.push_back(std::move(task));
   }
@@ -50,7 +51,6 @@ class CallQueue {
       RemoteTask task = std::move(pending_.front());
       pending_.pop_front();
       if (!task.running) {
-        --waiting_;
         if (!task.call->future().SetRunningOrNotifyCancel()) {
           cancelled.push_back(std::move(task));
           continue;
@@ -66,7 +66,6 @@ class CallQueue {
   // Calls handed back (their worker died): they go first, in their order.
   void ReturnToFront(std::deque<RemoteTask> tasks) {
     for (auto it = tasks.rbegin(); it != tasks.rend(); ++it) {
-      if (!it->running) ++waiting_;
       pending_.push_front(std::move(*it));
     }
   }
@@ -75,10 +74,7 @@ class CallQueue {
   void Answered() { --running_; }
 
   // Every queued call (the pool broke).
-  std::deque<RemoteTask> TakeAll() {
-    waiting_ = 0;
-    return std::exchange(pending_, {});
-  }
+  std::deque<RemoteTask> TakeAll() { return std::exchange(pending_, {}); }
 
   // The calls not yet RUNNING (shutdown(cancel_futures=true)).
   std::deque<RemoteTask> TakeNotRunning() {
@@ -87,7 +83,6 @@ class CallQueue {
       (task.running ? keep : taken).push_back(std::move(task));
     }
     pending_.swap(keep);
-    waiting_ = 0;
     return taken;
   }
 
@@ -95,7 +90,6 @@ class CallQueue {
   const int running_limit_;
   std::deque<RemoteTask> pending_;
   int running_ = 0;  // RUNNING calls not yet answered
-  int waiting_ = 0;  // calls in pending_ not yet RUNNING
 };
 
 }  // namespace cf::internal

@@ -30,6 +30,7 @@ int DieOnZero(int x) {
 }
 void Nothing(void*) {}
 void Return() {}
+char unused_dso, other_dso;
 
 // Starts a child that does the same `depth` - 1 levels down; fails (exit
 // code 1) if the child did not exit with 0.
@@ -42,7 +43,6 @@ void Nest(int depth) {
     throw std::runtime_error("a child failed");
   }
 }
-char unused_dso, other_dso;
 
 // While alive, a thread walks glibc's exit-handler list, under its lock,
 // again and again: 20,000 handlers that belong to no library it finalizes.
