@@ -238,9 +238,7 @@ class MapSubmitter {
                 std::make_move_iterator(items.begin() + end)),
             progress);
         (*executor)->Submit(batch);
-        std::deque<Future<R>> elements = batch->elements();
-        std::move(elements.begin(), elements.end(),
-                  std::back_inserter(*futures));
+        batch->AppendElements(futures);
         begin = end;
       }
       return progress;

@@ -64,29 +64,38 @@ class ThreadPoolExecutor::Pool final
   }
 
   void Submit(std::shared_ptr<WorkItem> call) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (broken_) throw BrokenThreadPool(kBrokenMessage);
-    if (shutdown_) {
-      throw std::runtime_error("cannot schedule new futures after shutdown");
-    }
     // A batch is one item that up to Width() threads take calls from; to
     // start threads and wake sleepers it counts as that many calls.
     const std::size_t width =
         std::min<std::size_t>(call->Width(), static_cast<std::size_t>(max_workers_));
-    queue_.push_back(std::move(call));
-    queued_.store(queue_.size(), std::memory_order_relaxed);
-    if (sleeping_ > 0) {
+    bool wake_sleeper = false;
+    bool wake_blocked = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (broken_) throw BrokenThreadPool(kBrokenMessage);
+      if (shutdown_) {
+        throw std::runtime_error("cannot schedule new futures after shutdown");
+      }
+      queue_.push_back(std::move(call));
+      queued_.store(queue_.size(), std::memory_order_relaxed);
+      wake_sleeper = sleeping_ > 0;
+      if (blocked_ > 0) {
+        ++wake_generation_;  // a blocked worker may be waiting for this call
+        wake_blocked = true;
+      }
+      for (std::size_t i = 0; i < width; ++i) AdjustThreadCountLocked();
+    }
+    // Notified after unlocking: a thread woken while the lock is held only
+    // blocks on it again, a second wake-up for each call. The pool outlives
+    // this (the executor holds it), so the condition variables do too.
+    if (wake_sleeper) {
       if (width > 1) {
         work_cv_.notify_all();
       } else {
         work_cv_.notify_one();
       }
     }
-    if (blocked_ > 0) {
-      ++wake_generation_;  // a blocked worker may be waiting for this call
-      help_cv_.notify_all();
-    }
-    for (std::size_t i = 0; i < width; ++i) AdjustThreadCountLocked();
+    if (wake_blocked) help_cv_.notify_all();
   }
 
   // `from_destructor`: the executor is going away, so a worker that shuts

@@ -14,13 +14,15 @@ bool BatchProgress::Await(FutureStateBase& element, const Deadline& deadline) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     const auto now = std::chrono::steady_clock::now();
-    awaited_since_.store(now.time_since_epoch().count(),
-                         std::memory_order_relaxed);
-    awaited_.store(&element, std::memory_order_seq_cst);
     // Looks every kPoll until the patience is over; from then on the thread
     // that settles the element wakes this one (Settled), so a slow element
     // costs the reader no wake-ups that would take a core from the workers.
-    const auto patient_until = now + kPatience;
+    // After a slow element the reader expects another and has no patience:
+    // a poll that finds nothing is a wake-up that preempts a worker.
+    const auto patient_until = expect_slow_ ? now : now + kPatience;
+    awaited_since_.store((patient_until - kPatience).time_since_epoch().count(),
+                         std::memory_order_relaxed);
+    awaited_.store(&element, std::memory_order_seq_cst);
     while (!element.done() && !finished_ && !deadline.expired()) {
       const auto at = std::chrono::steady_clock::now();
       if (at <= patient_until) {
@@ -34,6 +36,10 @@ bool BatchProgress::Await(FutureStateBase& element, const Deadline& deadline) {
       }
     }
     awaited_.store(nullptr, std::memory_order_relaxed);
+    // Slow: it outlasted the patience and the look after it (or, expected
+    // slow, the patience alone). A fast element ends within the first look.
+    expect_slow_ = std::chrono::steady_clock::now() - now >=
+                   (expect_slow_ ? kPatience : kPatience + kPoll);
   }
   return element.done() || element.Wait(deadline);
 }
@@ -44,7 +50,9 @@ void BatchProgress::Settled(const FutureStateBase& element) {
         std::chrono::steady_clock::duration(
             awaited_since_.load(std::memory_order_relaxed)));
     if (std::chrono::steady_clock::now() - since >= kPatience) {
-      std::lock_guard<std::mutex> lock(mu_);
+      // Notified after unlocking: a reader woken while the lock is held
+      // would only block on it again, a second wake-up.
+      { std::lock_guard<std::mutex> lock(mu_); }
       cv_.notify_all();
     }
   }
@@ -52,8 +60,10 @@ void BatchProgress::Settled(const FutureStateBase& element) {
 
 void BatchProgress::Count(std::size_t n) {
   if (unsettled_.fetch_sub(n, std::memory_order_acq_rel) == n) {
-    std::lock_guard<std::mutex> lock(mu_);
-    finished_ = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      finished_ = true;
+    }
     cv_.notify_all();
   }
 }

@@ -14,7 +14,8 @@
 //
 //   auto batch = MapBatch<R, F, Args...>::Create(fn, std::move(items));
 //   // items: std::vector<std::optional<std::tuple<Args...>>>, all engaged
-//   std::deque<Future<R>> futures = batch->elements();
+//   std::deque<Future<R>> futures;
+//   batch->AppendElements(&futures);
 //   executor.Submit(batch);                  // once; up to Width() threads
 //   batch->progress()->Await(*futures[0].state(), deadline);
 #ifndef CF_EXECUTORS_INTERNAL_MAP_BATCH_H_
@@ -51,7 +52,9 @@ namespace cf::internal {
 // reader for each would cost more than the elements: it looks again after
 // kPoll. Once it has waited kPatience for an element (a slow one), the
 // thread that settles it wakes the reader, which sleeps until then; and
-// when the whole batch is settled.
+// when the whole batch is settled. After a slow element the reader expects
+// the next one to be slow as well and sleeps at once (one wake-up per
+// element of the seed's map, not two), until an element comes quickly.
 class BatchProgress {
  public:
   static constexpr std::chrono::microseconds kPatience{200};
@@ -72,7 +75,8 @@ class BatchProgress {
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<std::size_t> unsettled_;
-  bool finished_ = false;  // guarded by mu_
+  bool finished_ = false;      // guarded by mu_
+  bool expect_slow_ = false;   // guarded by mu_: the last wait was long
   std::atomic<const FutureStateBase*> awaited_{nullptr};
   std::atomic<std::chrono::steady_clock::rep> awaited_since_{0};
 };
@@ -119,12 +123,11 @@ class MapBatch final : public FutureState<void>, public WorkItem {
   // allocations): each Future shares the array's ownership. Such a state
   // has no shared_from_this(), which only futures handed to user code need
   // (add_done_callback); these never are: map's result yields values.
-  std::deque<Future<R>> elements() const {
-    std::deque<Future<R>> futures;
+  void AppendElements(std::deque<Future<R>>* futures) const {
     for (std::size_t i = 0; i < size_; ++i) {
-      futures.emplace_back(std::shared_ptr<FutureState<R>>(states_, &states_[i]));
+      futures->emplace_back(
+          std::shared_ptr<FutureState<R>>(states_, &states_[i]));
     }
-    return futures;
   }
   const std::shared_ptr<BatchProgress>& progress() const { return progress_; }
 
