@@ -155,15 +155,15 @@ class MapSubmitter {
             },
             views_)) {}
 
-  // The futures of the next call or chunk; empty once the inputs (or the
-  // executor) are gone.
-  std::vector<Future<R>> operator()() {
+  // What yields the next call's or chunk's results; nothing once the inputs
+  // (or the executor) are gone.
+  std::optional<MapEntry<R>> operator()() {
     return Next(std::index_sequence_for<Views...>());
   }
 
-  // Every remaining call, submitted as one batch; null when there are none.
-  std::shared_ptr<BatchProgress> SubmitBatch(std::deque<Future<R>>* futures) {
-    return Batch(futures, std::index_sequence_for<Views...>());
+  // Every remaining call, submitted as thread-pool batches.
+  void SubmitBatches(std::deque<MapEntry<R>>* entries) {
+    Batch(entries, std::index_sequence_for<Views...>());
   }
 
  private:
@@ -178,17 +178,17 @@ class MapSubmitter {
   }
 
   template <std::size_t... I>
-  std::vector<Future<R>> Next(std::index_sequence<I...> indices) {
-    std::vector<Future<R>> futures;
-    if (AtEnd(indices)) return futures;
+  std::optional<MapEntry<R>> Next(std::index_sequence<I...> indices) {
+    if (AtEnd(indices)) return std::nullopt;
     std::shared_ptr<Executor*> executor = executor_.lock();
-    if (!executor) return futures;
-    if constexpr (sizeof...(I) > 0) {
+    if (!executor) return std::nullopt;
+    if constexpr (sizeof...(I) == 0) {
+      return std::nullopt;
+    } else {
       if (chunksize_ <= 1) {
-        futures.push_back(
-            (*executor)->submit(fn_, *std::get<I>(iterators_)...));
+        Future<R> f = (*executor)->submit(fn_, *std::get<I>(iterators_)...);
         (++std::get<I>(iterators_), ...);
-        return futures;
+        return MapEntry<R>::Call(std::move(f));
       }
       std::vector<Item> items;
       while (static_cast<int>(items.size()) < chunksize_ && !AtEnd(indices)) {
@@ -198,18 +198,16 @@ class MapSubmitter {
       auto chunk = ChunkCallState<
           R, Fn, std::decay_t<std::ranges::range_reference_t<Views>>...>::
           Create(fn_, std::move(items));
-      futures = chunk->elements();
+      MapEntry<R> entry = MapEntry<R>::Run(chunk);
       (*executor)->Submit(std::move(chunk));
+      return entry;
     }
-    return futures;
   }
 
   template <std::size_t... I>
-  std::shared_ptr<BatchProgress> Batch(std::deque<Future<R>>* futures,
-                                       std::index_sequence<I...> indices) {
-    if constexpr (sizeof...(I) == 0) {
-      return nullptr;
-    } else {
+  void Batch(std::deque<MapEntry<R>>* entries,
+             std::index_sequence<I...> indices) {
+    if constexpr (sizeof...(I) > 0) {
       using Batch = MapBatch<
           R, Fn, std::decay_t<std::ranges::range_reference_t<Views>>...>;
       std::vector<typename Batch::Item> items;
@@ -222,7 +220,7 @@ class MapSubmitter {
         (++std::get<I>(iterators_), ...);
       }
       std::shared_ptr<Executor*> executor = executor_.lock();
-      if (items.empty() || !executor) return nullptr;
+      if (items.empty() || !executor) return;
       // Queued as batches of growing size (kFirstBatch, then 4x the last):
       // the threads start on the first while the next are built, and each
       // is built in less time than its predecessor takes to run, unless
@@ -237,11 +235,10 @@ class MapSubmitter {
                 std::make_move_iterator(items.begin() + begin),
                 std::make_move_iterator(items.begin() + end)),
             progress);
-        (*executor)->Submit(batch);
-        batch->AppendElements(futures);
+        entries->push_back(MapEntry<R>::Run(batch->elements()));
+        (*executor)->Submit(std::move(batch));
         begin = end;
       }
-      return progress;
     }
   }
 
@@ -271,21 +268,19 @@ auto Executor::MapImpl(F&& fn, const MapOptions& options, Ranges&&... ranges) {
   auto submitter = std::make_unique<Submitter>(
       self_, ChunksMap() ? options.chunksize : 1, std::forward<F>(fn),
       std::views::all(std::forward<Ranges>(ranges))...);
-  std::deque<Future<R>> submitted;
+  std::deque<internal::MapEntry<R>> submitted;
   if (BatchesMap() && !options.buffersize.has_value()) {
-    std::shared_ptr<internal::BatchProgress> batch =
-        submitter->SubmitBatch(&submitted);
-    return MapResult<R>(std::move(submitted), nullptr, deadline,
-                        std::move(batch));
+    submitter->SubmitBatches(&submitted);
+    return MapResult<R>(std::move(submitted), nullptr, deadline);
   }
   // With a buffer, that many tasks (calls, or chunks) run ahead.
   const std::size_t limit = options.buffersize.has_value()
                                 ? static_cast<std::size_t>(*options.buffersize)
                                 : static_cast<std::size_t>(-1);
   for (std::size_t tasks = 0; tasks < limit; ++tasks) {
-    std::vector<Future<R>> next = (*submitter)();
-    if (next.empty()) break;
-    for (Future<R>& f : next) submitted.push_back(std::move(f));
+    std::optional<internal::MapEntry<R>> next = (*submitter)();
+    if (!next.has_value()) break;
+    submitted.push_back(std::move(*next));
   }
   typename MapResult<R>::Submitter more;
   if (options.buffersize.has_value()) {

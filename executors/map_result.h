@@ -29,7 +29,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
-#include "executors/internal/map_batch.h"
+#include "executors/internal/map_elements.h"
 #include "executors/internal/result_iterator.h"
 #include "futures/errors.h"
 #include "futures/future.h"
@@ -58,28 +58,25 @@ class MapResult {
                 "submit() for functions returning void");
 
  public:
-  // Submits the next task (a call, or a chunk of calls) and returns its
-  // futures; none when the inputs are exhausted (or the executor is gone).
-  using Submitter = absl::AnyInvocable<std::vector<Future<R>>()>;
+  using Entry = internal::MapEntry<R>;
+  // Submits the next task (a call, or a chunk of calls) and returns what
+  // yields its results; nothing when the inputs are exhausted (or the
+  // executor is gone).
+  using Submitter = absl::AnyInvocable<std::optional<Entry>()>;
 
   using iterator = internal::ResultIterator<MapResult, R>;
 
   // For executors: `submitted` are the calls made at the call to map();
   // `more` (may be null) submits further ones as iteration proceeds.
-  // `batch`: the calls are one thread-pool batch, whose progress says when
-  // to look at them (map_batch.h).
-  MapResult(std::deque<Future<R>> submitted, Submitter more,
-            internal::Deadline deadline,
-            std::shared_ptr<internal::BatchProgress> batch = nullptr)
-      : futures_(std::move(submitted)),
+  MapResult(std::deque<Entry> submitted, Submitter more,
+            internal::Deadline deadline)
+      : entries_(std::move(submitted)),
         more_(std::move(more)),
-        deadline_(deadline),
-        batch_(std::move(batch)) {}
+        deadline_(deadline) {}
   MapResult(MapResult&& other) noexcept
-      : futures_(std::exchange(other.futures_, {})),
+      : entries_(std::exchange(other.entries_, {})),
         more_(std::move(other.more_)),
         deadline_(other.deadline_),
-        batch_(std::move(other.batch_)),
         position_(other.position_),
         started_(other.started_),
         error_(std::move(other.error_)) {}
@@ -97,15 +94,36 @@ class MapResult {
  private:
   friend iterator;
   bool AtEnd() const {
-    return position_ == Position::kUnread && futures_.empty();
+    return position_ == Position::kUnread && entries_.empty();
   }
 
-  // Takes the next future off the queue, topping the buffer up first (the
-  // order Python's generator does it in).
-  Future<R> Pop() {
+  // The position being read: a call's future, or an element of a run.
+  struct Element {
+    std::optional<Future<R>> call;
+    std::shared_ptr<internal::MapElements<R>> run;
+    std::size_t index = 0;
+
+    bool Await(const internal::Deadline& deadline) {
+      return run ? run->Await(index, deadline)
+                 : call->state()->Wait(deadline);
+    }
+    R Take() { return run ? run->Take(index) : std::move(call->result()); }
+    void Cancel() {
+      if (run) {
+        run->Cancel(index);
+      } else {
+        call->cancel();
+      }
+    }
+  };
+
+  // Takes the next position off the queue, topping the buffer up first (the
+  // order Python's generator does it in) when the position starts a task: a
+  // chunk's positions are one task, as Python's chained chunk results are.
+  Element Pop() {
     started_ = true;
-    if (more_) {
-      std::vector<Future<R>> more;
+    if (more_ && (entries_.empty() || entries_.front().next == 0)) {
+      std::optional<Entry> more;
       try {
         more = more_();
       } catch (...) {
@@ -116,12 +134,22 @@ class MapResult {
         error_ = std::current_exception();
         throw;
       }
-      if (more.empty()) more_ = nullptr;
-      for (Future<R>& f : more) futures_.push_back(std::move(f));
+      if (more.has_value()) {
+        entries_.push_back(std::move(*more));
+      } else {
+        more_ = nullptr;
+      }
     }
-    Future<R> f = std::move(futures_.front());
-    futures_.pop_front();
-    return f;
+    Entry& front = entries_.front();
+    Element e;
+    if (front.run) {
+      e.run = front.run;
+      e.index = front.next;
+    } else {
+      e.call = std::move(front.call);
+    }
+    if (++front.next == front.end) entries_.pop_front();
+    return e;
   }
 
   R Current() {
@@ -135,19 +163,17 @@ class MapResult {
       case Position::kUnread:
         break;
     }
-    Future<R> f = Pop();
+    Element e = Pop();
     position_ = Position::kRaised;
-    const bool done = batch_ ? batch_->Await(*f.state(), deadline_)
-                             : f.state()->Wait(deadline_);
-    if (!done) {
+    if (!e.Await(deadline_)) {
       // Map's own deadline ends the iteration; Python cancels all the rest.
-      f.cancel();
+      e.Cancel();
       CancelRemaining();
       error_ = std::make_exception_ptr(TimeoutError());
       std::rethrow_exception(error_);
     }
     try {
-      R value = std::move(f.result());
+      R value = e.Take();
       position_ = Position::kTaken;
       return value;
     } catch (...) {
@@ -157,7 +183,7 @@ class MapResult {
   }
 
   void Advance() {
-    if (position_ == Position::kUnread && !futures_.empty()) {
+    if (position_ == Position::kUnread && !entries_.empty()) {
       Pop();  // skipped: neither waited for nor cancelled
     }
     position_ = Position::kUnread;
@@ -169,15 +195,20 @@ class MapResult {
   // first live one, which must be the next in line, never one behind a
   // call this loop has yet to reach.
   void CancelRemaining() {
-    for (auto it = futures_.rbegin(); it != futures_.rend(); ++it) it->cancel();
-    futures_.clear();
+    for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+      if (!it->run) {
+        it->call->cancel();
+        continue;
+      }
+      for (std::size_t i = it->end; i-- > it->next;) it->run->Cancel(i);
+    }
+    entries_.clear();
     more_ = nullptr;
   }
 
-  std::deque<Future<R>> futures_;  // submitted, not yet yielded, in order
+  std::deque<Entry> entries_;  // submitted, not yet yielded, in order
   Submitter more_;
   internal::Deadline deadline_;
-  std::shared_ptr<internal::BatchProgress> batch_;  // may be null
   enum class Position { kUnread, kTaken, kRaised };
   Position position_ = Position::kUnread;  // of the current position
   bool started_ = false;                   // a position was read or skipped

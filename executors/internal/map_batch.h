@@ -14,10 +14,9 @@
 //
 //   auto batch = MapBatch<R, F, Args...>::Create(fn, std::move(items));
 //   // items: std::vector<std::optional<std::tuple<Args...>>>, all engaged
-//   std::deque<Future<R>> futures;
-//   batch->AppendElements(&futures);
+//   std::shared_ptr<MapElements<R>> elements = batch->elements();
 //   executor.Submit(batch);                  // once; up to Width() threads
-//   batch->progress()->Await(*futures[0].state(), deadline);
+//   if (elements->Await(0, deadline)) use(elements->Take(0));
 #ifndef CF_EXECUTORS_INTERNAL_MAP_BATCH_H_
 #define CF_EXECUTORS_INTERNAL_MAP_BATCH_H_
 
@@ -39,6 +38,7 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "executors/internal/map_elements.h"
 #include "executors/internal/work_item.h"
 #include "futures/errors.h"
 #include "futures/future.h"
@@ -117,17 +117,13 @@ class MapBatch final : public FutureState<void>, public WorkItem {
         states_(new FutureState<R>[size_]),
         progress_(std::move(progress)) {}
 
-  // The elements' futures, in input order. Their states lie in one array
-  // (one allocation and one free for the whole map, not one per element,
-  // which the threads freeing them contended for with the next map's
-  // allocations): each Future shares the array's ownership. Such a state
-  // has no shared_from_this(), which only futures handed to user code need
-  // (add_done_callback); these never are: map's result yields values.
-  void AppendElements(std::deque<Future<R>>* futures) const {
-    for (std::size_t i = 0; i < size_; ++i) {
-      futures->emplace_back(
-          std::shared_ptr<FutureState<R>>(states_, &states_[i]));
-    }
+  // The elements, for map's result: their states lie in one array (one
+  // allocation and one free for the whole batch, not one per element, which
+  // the threads freeing them contended for with the next map's
+  // allocations). Map's result holds them, not the batch, so the function
+  // and arguments go once the threads are done with the batch.
+  std::shared_ptr<MapElements<R>> elements() const {
+    return std::make_shared<Elements>(states_, size_, progress_);
   }
   const std::shared_ptr<BatchProgress>& progress() const { return progress_; }
 
@@ -251,6 +247,29 @@ class MapBatch final : public FutureState<void>, public WorkItem {
     }
     if (claimed < size_) progress_->Count(size_ - claimed);
   }
+
+  class Elements final : public MapElements<R> {
+   public:
+    Elements(std::shared_ptr<FutureState<R>[]> states, std::size_t size,
+             std::shared_ptr<BatchProgress> progress)
+        : states_(std::move(states)),
+          size_(size),
+          progress_(std::move(progress)) {}
+    std::size_t size() const override { return size_; }
+    bool Await(std::size_t i, const Deadline& deadline) override {
+      return progress_->Await(states_[i], deadline);
+    }
+    R Take(std::size_t i) override {
+      states_[i].WaitForValue(Deadline::Never());
+      return std::move(states_[i].value());
+    }
+    void Cancel(std::size_t i) override { states_[i].Cancel(); }
+
+   private:
+    const std::shared_ptr<FutureState<R>[]> states_;
+    const std::size_t size_;
+    const std::shared_ptr<BatchProgress> progress_;
+  };
 
   F fn_;
   std::vector<Item> items_;

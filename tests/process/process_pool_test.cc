@@ -489,6 +489,32 @@ TEST_P(ProcessPoolMapTest, BufferedChunkedMapOverAnInfiniteRange) {
   for (int i = 0; i < 23; ++i, ++it) EXPECT_EQ(*it, i * i);
 }
 
+// With a buffer, a chunk is one task, as in Python (its map chains the
+// chunks' result lists): a new chunk is submitted as the reader starts on a
+// chunk, not for every element it reads.
+TEST_P(ProcessPoolMapTest, ABufferedChunkedMapSubmitsAChunkPerChunkRead) {
+  cf::ProcessPoolExecutor pool(Options(2));
+  int pulled = 0;  // inputs taken from the range, in this thread
+  auto inputs = std::views::iota(0) |
+                std::views::transform([&pulled](int x) {
+                  ++pulled;
+                  return x;
+                });
+  auto results = pool.map(Square, inputs, {.chunksize = 5, .buffersize = 2});
+  EXPECT_EQ(pulled, 10);  // two chunks ahead
+  auto it = results.begin();
+  EXPECT_EQ(*it, 0);
+  EXPECT_EQ(pulled, 15);  // starting on chunk 0 sent chunk 2
+  for (int i = 1; i < 5; ++i) {
+    ++it;
+    EXPECT_EQ(*it, i * i);
+  }
+  EXPECT_EQ(pulled, 15);  // the rest of chunk 0 sent nothing more
+  ++it;
+  EXPECT_EQ(*it, 25);
+  EXPECT_EQ(pulled, 20);
+}
+
 std::string ParamName(const testing::TestParamInfo<cf::StartMethod>& info) {
   return cf_process_test::StartMethodName(info.param);
 }
