@@ -6,11 +6,17 @@
 
 namespace cf::internal {
 
-bool BatchProgress::Await(FutureStateBase& element, const Deadline& deadline) {
-  if (element.done()) return true;
+bool BatchProgress::Await(const void* element, absl::FunctionRef<bool()> done,
+                          const FutureStateBase* batch,
+                          const Deadline& deadline) {
+  if (done()) return true;
   // A pool's own worker waits through its pool, which lets it run the
-  // awaited element itself rather than wait for a thread that may never come.
-  if (BlockingHook::Current() != nullptr) return element.Wait(deadline);
+  // awaited element itself rather than wait for a thread that may never
+  // come. As every wait in futures/, only without a deadline.
+  if (BlockingHook* hook = BlockingHook::Current();
+      hook != nullptr && deadline.infinite()) {
+    return AwaitThroughHook(hook, done, batch);
+  }
   {
     std::unique_lock<std::mutex> lock(mu_);
     const auto now = std::chrono::steady_clock::now();
@@ -22,8 +28,8 @@ bool BatchProgress::Await(FutureStateBase& element, const Deadline& deadline) {
     const auto patient_until = expect_slow_ ? now : now + kPatience;
     awaited_since_.store((patient_until - kPatience).time_since_epoch().count(),
                          std::memory_order_relaxed);
-    awaited_.store(&element, std::memory_order_seq_cst);
-    while (!element.done() && !finished_ && !deadline.expired()) {
+    awaited_.store(element, std::memory_order_seq_cst);
+    while (!done() && !finished_ && !deadline.expired()) {
       const auto at = std::chrono::steady_clock::now();
       if (at <= patient_until) {
         auto until = std::max(at + kPoll, patient_until);
@@ -41,11 +47,31 @@ bool BatchProgress::Await(FutureStateBase& element, const Deadline& deadline) {
     expect_slow_ = std::chrono::steady_clock::now() - now >=
                    (expect_slow_ ? kPatience : kPatience + kPoll);
   }
-  return element.done() || element.Wait(deadline);
+  return done();
 }
 
-void BatchProgress::Settled(const FutureStateBase& element) {
-  if (awaited_.load(std::memory_order_seq_cst) == &element) {
+bool BatchProgress::AwaitThroughHook(BlockingHook* hook,
+                                     absl::FunctionRef<bool()> done,
+                                     const FutureStateBase* batch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hooks_.push_back(hook);
+    hooked_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  // Pairs with the fence in Count, which follows every settling: either it
+  // sees this hook, or this thread sees the element settled.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  hook->BlockUntil(done, [batch](const FutureStateBase& f) {
+    return &f == batch;
+  });
+  std::lock_guard<std::mutex> lock(mu_);
+  hooks_.erase(std::find(hooks_.begin(), hooks_.end(), hook));
+  hooked_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
+void BatchProgress::Settled(const void* element) {
+  if (awaited_.load(std::memory_order_seq_cst) == element) {
     const auto since = std::chrono::steady_clock::time_point(
         std::chrono::steady_clock::duration(
             awaited_since_.load(std::memory_order_relaxed)));
@@ -59,6 +85,15 @@ void BatchProgress::Settled(const FutureStateBase& element) {
 }
 
 void BatchProgress::Count(std::size_t n) {
+  // Once per claim rather than per element: the fence costs more than an
+  // element of a microsecond. Pairs with the fence in AwaitThroughHook:
+  // either this sees the waiting worker, or it sees its element settled.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (hooked_.load(std::memory_order_relaxed) > 0) {
+    // A worker blocked on an element of this map: its hook re-checks.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (BlockingHook* hook : hooks_) hook->Wake();
+  }
   if (unsettled_.fetch_sub(n, std::memory_order_acq_rel) == n) {
     {
       std::lock_guard<std::mutex> lock(mu_);

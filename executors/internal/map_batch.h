@@ -3,13 +3,14 @@
 // none is left.
 //
 // The one thing to know: every element is still a call of its own, as
-// Python's map makes them: its own future (PENDING until a thread claims
-// it, then RUNNING, then its value or exception), cancellable alone (map's
+// Python's map makes them: its own outcome (pending until a thread starts
+// it, then running, then its value or exception), cancellable alone (map's
 // result cancels what it has not yielded) and with the pool
-// (shutdown(cancel_futures=True) cancels the elements not yet claimed; a
-// broken pool fails them). What is saved is the queue traffic and the
-// wake-ups per element: one item in the queue for the whole map, and the
-// reader of the results is woken once the awaited element is done, or,
+// (shutdown(cancel_futures=True) cancels the elements not yet started; a
+// broken pool fails them). What is saved is the queue traffic, the memory
+// and the wake-ups per element: one item in the queue for the whole map,
+// a 24-byte slot per element rather than a future (map_elements.h), and
+// the reader of the results is woken once the awaited element is done, or,
 // when elements take microseconds, every kPoll (250 µs) while they stream in.
 //
 //   auto batch = MapBatch<R, F, Args...>::Create(fn, std::move(items));
@@ -42,6 +43,7 @@
 #include "executors/internal/work_item.h"
 #include "futures/errors.h"
 #include "futures/future.h"
+#include "futures/internal/blocking_hook.h"
 #include "futures/internal/deadline.h"
 #include "futures/internal/future_state.h"
 
@@ -62,23 +64,36 @@ class BatchProgress {
 
   explicit BatchProgress(std::size_t size) : unsettled_(size) {}
 
-  // Waits until `element` is done or the deadline passes; returns done().
-  bool Await(FutureStateBase& element, const Deadline& deadline);
+  // Waits until `done()` (element `element` is settled) or the deadline
+  // passes; returns done(). A worker of the pool waiting without a deadline
+  // waits through its BlockingHook, which runs elements of `batch` (the
+  // batch's own future) meanwhile rather than wait for a thread that may
+  // never come.
+  bool Await(const void* element, absl::FunctionRef<bool()> done,
+             const FutureStateBase* batch, const Deadline& deadline);
   // Called once per element, after its outcome is set (or it is cancelled):
   // wakes a reader that waited long for it.
-  void Settled(const FutureStateBase& element);
+  void Settled(const void* element);
   // Counts `n` elements settled (a thread counts a whole claim at once: the
-  // counter is shared by every thread of the pool).
+  // counter is shared by every thread of the pool), after their Settled;
+  // wakes the workers waiting for one.
   void Count(std::size_t n);
 
  private:
+  bool AwaitThroughHook(BlockingHook* hook, absl::FunctionRef<bool()> done,
+                        const FutureStateBase* batch);
+
   std::mutex mu_;
   std::condition_variable cv_;
   std::atomic<std::size_t> unsettled_;
   bool finished_ = false;      // guarded by mu_
   bool expect_slow_ = false;   // guarded by mu_: the last wait was long
-  std::atomic<const FutureStateBase*> awaited_{nullptr};
+  std::atomic<const void*> awaited_{nullptr};
   std::atomic<std::chrono::steady_clock::rep> awaited_since_{0};
+  // Workers waiting through their hooks (guarded by mu_; hooked_ counts
+  // them for Settled, which looks without the lock).
+  std::vector<BlockingHook*> hooks_;
+  std::atomic<int> hooked_{0};
 };
 
 template <class R, class F, class... Args>
@@ -114,16 +129,15 @@ class MapBatch final : public FutureState<void>, public WorkItem {
       : fn_(std::move(fn)),
         items_(std::move(items)),
         size_(items_.size()),
-        states_(new FutureState<R>[size_]),
+        slots_(new ElementSlot<R>[size_]),
         progress_(std::move(progress)) {}
 
-  // The elements, for map's result: their states lie in one array (one
-  // allocation and one free for the whole batch, not one per element, which
-  // the threads freeing them contended for with the next map's
-  // allocations). Map's result holds them, not the batch, so the function
-  // and arguments go once the threads are done with the batch.
+  // The elements, for map's result: their outcomes lie in one array of
+  // slots (one allocation for the whole batch, 24 bytes an element for an
+  // int). Map's result holds them, not the batch, so the function and
+  // arguments go once the threads are done with the batch.
   std::shared_ptr<MapElements<R>> elements() const {
-    return std::make_shared<Elements>(states_, size_, progress_);
+    return std::make_shared<Elements>(slots_, size_, progress_, this);
   }
   const std::shared_ptr<BatchProgress>& progress() const { return progress_; }
 
@@ -149,13 +163,12 @@ class MapBatch final : public FutureState<void>, public WorkItem {
     return next_.load(std::memory_order_relaxed) >= size_;
   }
   std::size_t Width() const override { return size_; }
+  // A worker waiting for one of the elements awaits the batch itself
+  // (BatchProgress::Await): it runs unclaimed elements until its own is
+  // settled.
   bool Holds(
       absl::FunctionRef<bool(const FutureStateBase&)> awaited) override {
-    for (std::size_t i = next_.load(std::memory_order_relaxed); i < size_;
-         ++i) {
-      if (awaited(states_[i])) return true;
-    }
-    return false;
+    return !Exhausted() && awaited(*this);
   }
 
   FutureStateBase& future() override { return *this; }
@@ -196,8 +209,8 @@ class MapBatch final : public FutureState<void>, public WorkItem {
   // shared claim counter (the other threads write it).
   void RunElement(std::size_t i, bool last_claimed,
                   absl::FunctionRef<void()> before_last_result) {
-    FutureState<R>& element = states_[i];
-    if (element.SetRunningOrNotifyCancel()) {
+    ElementSlot<R>& element = slots_[i];
+    if (element.TryStart()) {
       std::exception_ptr error;
       std::optional<R> value;
       try {
@@ -211,15 +224,11 @@ class MapBatch final : public FutureState<void>, public WorkItem {
       }
       items_[i].reset();  // before the result is seen (no stale references)
       if (last_claimed && Exhausted()) before_last_result();
-      if (error) {
-        element.SetException(std::move(error));
-      } else {
-        element.SetResult(std::move(*value));
-      }
+      element.Finish(std::move(value), std::move(error));
     } else {
       items_[i].reset();
     }
-    progress_->Settled(element);
+    progress_->Settled(&element);
   }
 
   // The batch was cancelled or failed: so is every element not yet claimed.
@@ -230,51 +239,54 @@ class MapBatch final : public FutureState<void>, public WorkItem {
     // Claimed but not started (cancelling only: a thread that claimed
     // them is alive and skips them). A broken pool's threads run theirs.
     if (!error) {
-      for (std::size_t i = 0; i < claimed; ++i) states_[i].Cancel();
+      for (std::size_t i = 0; i < claimed; ++i) slots_[i].TryCancel();
     }
     for (std::size_t i = claimed; i < size_; ++i) {
       items_[i].reset();
-      FutureStateBase& element = states_[i];
-      try {
-        if (error) {
-          element.SetException(error);
-        } else if (element.Cancel()) {
-          element.SetRunningOrNotifyCancel();  // so that wait() sees it done
-        }
-      } catch (const InvalidStateError&) {  // cancelled alone meanwhile
+      ElementSlot<R>& element = slots_[i];
+      if (error) {
+        if (element.TryStart()) element.Finish(std::nullopt, error);
+      } else {
+        element.TryCancel();  // unless cancelled alone meanwhile
       }
-      progress_->Settled(element);
+      progress_->Settled(&element);
     }
     if (claimed < size_) progress_->Count(size_ - claimed);
   }
 
   class Elements final : public MapElements<R> {
    public:
-    Elements(std::shared_ptr<FutureState<R>[]> states, std::size_t size,
-             std::shared_ptr<BatchProgress> progress)
-        : states_(std::move(states)),
+    // `batch` is only compared with, never used: the batch may be gone.
+    Elements(std::shared_ptr<ElementSlot<R>[]> slots, std::size_t size,
+             std::shared_ptr<BatchProgress> progress,
+             const FutureStateBase* batch)
+        : slots_(std::move(slots)),
           size_(size),
-          progress_(std::move(progress)) {}
+          progress_(std::move(progress)),
+          batch_(batch) {}
     std::size_t size() const override { return size_; }
     bool Await(std::size_t i, const Deadline& deadline) override {
-      return progress_->Await(states_[i], deadline);
+      ElementSlot<R>& slot = slots_[i];
+      return progress_->Await(
+          &slot, [&slot] { return slot.settled(); }, batch_, deadline);
     }
     R Take(std::size_t i) override {
-      states_[i].WaitForValue(Deadline::Never());
-      return std::move(states_[i].value());
+      if (slots_[i].finished()) return slots_[i].Take();
+      throw CancelledError();
     }
-    void Cancel(std::size_t i) override { states_[i].Cancel(); }
+    void Cancel(std::size_t i) override { slots_[i].TryCancel(); }
 
    private:
-    const std::shared_ptr<FutureState<R>[]> states_;
+    const std::shared_ptr<ElementSlot<R>[]> slots_;
     const std::size_t size_;
     const std::shared_ptr<BatchProgress> progress_;
+    const FutureStateBase* const batch_;
   };
 
   F fn_;
   std::vector<Item> items_;
   const std::size_t size_;
-  const std::shared_ptr<FutureState<R>[]> states_;
+  const std::shared_ptr<ElementSlot<R>[]> slots_;
   std::atomic<std::size_t> next_{0};  // the next element to claim
   const std::shared_ptr<BatchProgress> progress_;
 };

@@ -60,10 +60,10 @@ struct MapEntry {
   }
 };
 
-// The outcome of one element of a chunk, settled by whoever gets there
-// first: the chunk's answer, or the reader cancelling it. 24 bytes for an
-// int, against the 112 of a FutureState, so a first map faults in a fifth
-// of the pages.
+// The outcome of one map element, settled by whoever gets there first: the
+// chunk's answer or the thread that runs it, or the reader cancelling it.
+// 24 bytes for an int, against the 112 of a FutureState, so a first map
+// faults in a fifth of the pages.
 template <class R>
 class ElementSlot {
  public:
@@ -78,21 +78,30 @@ class ElementSlot {
     return state_.load(std::memory_order_acquire) == kCancelled;
   }
 
-  // PENDING -> CANCELLED; false once settled (or settling).
+  // PENDING -> CANCELLED; false once started or settled.
   bool TryCancel() {
     std::uint8_t expected = kPending;
     return state_.compare_exchange_strong(expected, kCancelled,
                                           std::memory_order_acq_rel);
   }
+  // PENDING -> STARTED (a thread pool's element is running; it can no
+  // longer be cancelled); false when it was cancelled.
+  bool TryStart() {
+    std::uint8_t expected = kPending;
+    return state_.compare_exchange_strong(expected, kStarted,
+                                          std::memory_order_acquire);
+  }
+  // STARTED -> FINISHED, by the thread that started it.
+  void Finish(std::optional<R> value, std::exception_ptr error) {
+    value_ = std::move(value);
+    error_ = std::move(error);
+    state_.store(kFinished, std::memory_order_release);
+  }
   // PENDING -> FINISHED with `set(value, error)`'s outcome; false (and
   // `set` not called) when it was cancelled.
   template <class Set>
   bool TrySettle(Set set) {
-    std::uint8_t expected = kPending;
-    if (!state_.compare_exchange_strong(expected, kSetting,
-                                        std::memory_order_acquire)) {
-      return false;
-    }
+    if (!TryStart()) return false;
     set(value_, error_);
     state_.store(kFinished, std::memory_order_release);
     return true;
@@ -105,7 +114,7 @@ class ElementSlot {
   }
 
  private:
-  enum : std::uint8_t { kPending, kSetting, kFinished, kCancelled };
+  enum : std::uint8_t { kPending, kStarted, kFinished, kCancelled };
   std::atomic<std::uint8_t> state_{kPending};
   std::optional<R> value_;
   std::exception_ptr error_;

@@ -150,6 +150,34 @@ TEST(ThreadMapBatchTest, AWorkerWaitingOnAMapOfItsOwnPoolRunsItsElements) {
   });
 }
 
+// The task's map has element 0 running on the other thread, and element 1,
+// which the task runs itself: after that it can only wait, and the thread
+// that settles element 0 must wake it (an element is no future that wakes
+// its waiters by itself).
+TEST(ThreadMapBatchTest, AWorkerWaitingOnAnElementAnotherThreadRunsIsWoken) {
+  cf::ThreadPoolExecutor pool(2);
+  std::promise<void> element0_started;
+  std::shared_future<void> started = element0_started.get_future().share();
+  RunWithin(kShortTimeout, "a task waiting on an element another thread runs",
+            [&] {
+              cf::Future<int> outer = pool.submit([&] {
+                int sum = 0;
+                auto fn = [&](int x) {
+                  if (x == 0) {
+                    element0_started.set_value();
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                  } else {
+                    started.wait();  // element 0 is claimed: the task's turn
+                  }
+                  return x + 1;
+                };
+                for (int r : pool.map(fn, std::vector<int>{0, 1})) sum += r;
+                return sum;
+              });
+              EXPECT_EQ(outer.result(), 3);
+            });
+}
+
 TEST(ThreadMapBatchTest, AMapStartsAThreadPerElementUpToMaxWorkersAndTheyAreReused) {
   cf::ThreadPoolExecutor pool(4);
   std::vector<int> out;
