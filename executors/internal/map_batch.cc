@@ -56,11 +56,13 @@ bool BatchProgress::AwaitThroughHook(BlockingHook* hook,
   {
     std::lock_guard<std::mutex> lock(mu_);
     hooks_.push_back(hook);
-    hooked_.fetch_add(1, std::memory_order_seq_cst);
+    hooked_.fetch_add(1, std::memory_order_relaxed);
   }
-  // Pairs with the fence in Count, which follows every settling: either it
-  // sees this hook, or this thread sees the element settled.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Every settling is followed by a Count, whose read-modify-write of
+  // unsettled_ this one is ordered with: if Count's comes first, this
+  // thread sees the element settled; if this one does, Count sees the hook
+  // (no fences, which ThreadSanitizer cannot check).
+  unsettled_.fetch_add(0, std::memory_order_acq_rel);
   hook->BlockUntil(done, [batch](const FutureStateBase& f) {
     return &f == batch;
   });
@@ -85,16 +87,14 @@ void BatchProgress::Settled(const void* element) {
 }
 
 void BatchProgress::Count(std::size_t n) {
-  // Once per claim rather than per element: the fence costs more than an
-  // element of a microsecond. Pairs with the fence in AwaitThroughHook:
-  // either this sees the waiting worker, or it sees its element settled.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const bool last = unsettled_.fetch_sub(n, std::memory_order_acq_rel) == n;
+  // After the read-modify-write, once per claim (AwaitThroughHook says why).
   if (hooked_.load(std::memory_order_relaxed) > 0) {
     // A worker blocked on an element of this map: its hook re-checks.
     std::lock_guard<std::mutex> lock(mu_);
     for (BlockingHook* hook : hooks_) hook->Wake();
   }
-  if (unsettled_.fetch_sub(n, std::memory_order_acq_rel) == n) {
+  if (last) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       finished_ = true;
