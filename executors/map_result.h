@@ -100,7 +100,10 @@ class MapResult {
   // The position being read: a call's future, or an element of a run.
   struct Element {
     std::optional<Future<R>> call;
-    std::shared_ptr<internal::MapElements<R>> run;
+    // The run's entry keeps it alive until its last element, which takes
+    // the entry's ownership (`keep`): no reference count per element.
+    internal::MapElements<R>* run = nullptr;
+    std::shared_ptr<internal::MapElements<R>> keep;
     std::size_t index = 0;
 
     bool Await(const internal::Deadline& deadline) {
@@ -142,13 +145,16 @@ class MapResult {
     }
     Entry& front = entries_.front();
     Element e;
+    const bool last = front.next + 1 == front.end;
     if (front.run) {
-      e.run = front.run;
+      e.run = front.run.get();
       e.index = front.next;
+      if (last) e.keep = std::move(front.run);
     } else {
       e.call = std::move(front.call);
     }
-    if (++front.next == front.end) entries_.pop_front();
+    ++front.next;
+    if (last) entries_.pop_front();
     return e;
   }
 

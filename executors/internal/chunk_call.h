@@ -164,10 +164,7 @@ class ChunkCallState final : public FutureState<void>,
   // Settles element `i`, unless it was cancelled meanwhile (map's result
   // was dropped): its outcome then has no one to go to.
   void Settle(std::size_t i, std::optional<R> value, std::exception_ptr error) {
-    slots_[i].TrySettle([&](std::optional<R>& v, std::exception_ptr& e) {
-      v = std::move(value);
-      e = std::move(error);
-    });
+    if (slots_[i].TryStart()) slots_[i].Finish(std::move(value), error);
   }
 
   std::optional<F> fn_;  // until sent or run (Drop)

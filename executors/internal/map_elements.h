@@ -97,16 +97,6 @@ class ElementSlot {
     error_ = std::move(error);
     state_.store(kFinished, std::memory_order_release);
   }
-  // PENDING -> FINISHED with `set(value, error)`'s outcome; false (and
-  // `set` not called) when it was cancelled.
-  template <class Set>
-  bool TrySettle(Set set) {
-    if (!TryStart()) return false;
-    set(value_, error_);
-    state_.store(kFinished, std::memory_order_release);
-    return true;
-  }
-
   // After finished(): the value, or rethrows the exception.
   R Take() {
     if (error_) std::rethrow_exception(error_);
