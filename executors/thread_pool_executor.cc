@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "executors/internal/pool_support.h"
+#include "executors/internal/submit_inbox.h"
 #include "futures/errors.h"
 #include "futures/internal/blocking_hook.h"
 #include "futures/internal/future_state.h"
@@ -39,6 +40,9 @@ const bool forget_name_in_child = [] {
   pthread_atfork(nullptr, nullptr, [] { current_name.clear(); });
   return true;
 }();
+
+// Fields that different threads write apart (alignas): a typical line.
+constexpr std::size_t kCacheLine = 64;
 
 constexpr char kBrokenMessage[] =
     "A thread initializer failed, the thread pool is not usable anymore";
@@ -68,6 +72,31 @@ class ThreadPoolExecutor::Pool final
     // start threads and wake sleepers it counts as that many calls.
     const std::size_t width =
         std::min<std::size_t>(call->Width(), static_cast<std::size_t>(max_workers_));
+    if (width == 1 &&
+        started_.load(std::memory_order_acquire) == max_workers_) {
+      // Every thread runs: no mutex unless someone sleeps (see inbox_). No
+      // idle token is taken: with every thread started, none would decide
+      // anything (AdjustThreadCountLocked), and the workers write the count.
+      if (inbox_.TryPush(call)) {
+        // After the push: a worker about to sleep counts itself first and
+        // then looks at the inbox again (WorkerMain), so one of us sees
+        // the other. Taking the mutex waits until it really waits.
+        const bool wake_sleeper = sleeping_.load(std::memory_order_seq_cst) > 0;
+        const bool wake_blocked = blocked_.load(std::memory_order_seq_cst) > 0;
+        if (wake_sleeper || wake_blocked) {
+          bool notify = false;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            if (wake_blocked) ++wake_generation_;
+            notify = wake_sleeper && ClaimSleeperLocked();
+          }
+          if (notify) work_cv_.notify_one();
+          if (wake_blocked) help_cv_.notify_all();
+        }
+        return;
+      }
+      // Shut down or broken: the locked path says which.
+    }
     bool wake_sleeper = false;
     bool wake_blocked = false;
     {
@@ -76,10 +105,15 @@ class ThreadPoolExecutor::Pool final
       if (shutdown_) {
         throw std::runtime_error("cannot schedule new futures after shutdown");
       }
+      DrainInboxLocked();  // calls pushed before this one go first
       queue_.push_back(std::move(call));
       queued_.store(queue_.size(), std::memory_order_relaxed);
-      wake_sleeper = sleeping_ > 0;
-      if (blocked_ > 0) {
+      // A batch wakes every sleeper, a call one.
+      while (ClaimSleeperLocked()) {
+        wake_sleeper = true;
+        if (width == 1) break;
+      }
+      if (blocked_.load(std::memory_order_relaxed) > 0) {
         ++wake_generation_;  // a blocked worker may be waiting for this call
         wake_blocked = true;
       }
@@ -102,9 +136,11 @@ class ThreadPoolExecutor::Pool final
   // its own pool down is detached rather than left for a later join.
   void Shutdown(bool wait, bool cancel_futures, bool from_destructor = false) {
     std::deque<std::shared_ptr<WorkItem>> cancelled;
+    inbox_.Close();  // later submits take the locked path and throw
     {
       std::lock_guard<std::mutex> lock(mu_);
       shutdown_ = true;
+      DrainInboxLocked();
       if (cancel_futures) {
         cancelled.swap(queue_);
         queued_.store(0, std::memory_order_relaxed);
@@ -124,6 +160,7 @@ class ThreadPoolExecutor::Pool final
       lock.unlock();
       if (done()) return;
       lock.lock();
+      DrainInboxLocked();
       // Run an awaited call ourselves if it is still queued: no other worker
       // may ever get to it.
       auto it = std::find_if(queue_.begin(), queue_.end(),
@@ -152,9 +189,12 @@ class ThreadPoolExecutor::Pool final
         lock.lock();
         continue;
       }
-      ++blocked_;
-      help_cv_.wait(lock, [&] { return wake_generation_ != generation; });
-      --blocked_;
+      // Counted before the inbox is looked at again, as in WorkerMain.
+      blocked_.fetch_add(1, std::memory_order_seq_cst);
+      if (inbox_.empty()) {
+        help_cv_.wait(lock, [&] { return wake_generation_ != generation; });
+      }
+      blocked_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 
@@ -170,18 +210,13 @@ class ThreadPoolExecutor::Pool final
   // Python's _adjust_thread_count: an idle worker, if one has said so, takes
   // the new call; otherwise start a thread, up to max_workers.
   void AdjustThreadCountLocked() {
-    int tokens = idle_tokens_.load(std::memory_order_relaxed);
-    while (tokens > 0) {
-      if (idle_tokens_.compare_exchange_weak(tokens, tokens - 1,
-                                             std::memory_order_relaxed)) {
-        return;
-      }
-    }
+    if (TakeIdleToken()) return;
     if (static_cast<int>(threads_.size()) >= max_workers_) return;
     const int index = static_cast<int>(threads_.size());
     try {
       threads_.emplace_back(
           [self = shared_from_this(), index] { self->WorkerMain(index); });
+      started_.store(index + 1, std::memory_order_release);
     } catch (const std::system_error& e) {
       if (!threads_.empty()) return;  // the running workers will get to it
       queue_.pop_back();
@@ -191,9 +226,46 @@ class ThreadPoolExecutor::Pool final
     }
   }
 
+  bool TakeIdleToken() {
+    int tokens = idle_tokens_.load(std::memory_order_relaxed);
+    while (tokens > 0) {
+      if (idle_tokens_.compare_exchange_weak(tokens, tokens - 1,
+                                             std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Sleepers are counted in sleeping_ until a submitter claims one for its
+  // wake-up (moving it to signals_), so that the calls submitted while the
+  // woken thread gets going do not each take the mutex and notify again.
+  // Whoever leaves the sleep takes a claim if there is one, else its own
+  // count: claims are interchangeable, and sleeping_ + signals_ is always
+  // the number of threads in the sleep.
+  bool ClaimSleeperLocked() {
+    if (sleeping_.load(std::memory_order_relaxed) == 0) return false;
+    sleeping_.fetch_sub(1, std::memory_order_relaxed);
+    ++signals_;
+    return true;
+  }
+  void LeaveSleepLocked() {
+    if (signals_ > 0) {
+      --signals_;
+    } else {
+      sleeping_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+
+  void DrainInboxLocked() {
+    inbox_.DrainTo(queue_);
+    queued_.store(queue_.size(), std::memory_order_relaxed);
+  }
+
   // The next call to run, or null: a batch stays queued, for the other
   // threads, until all its calls are taken.
   std::shared_ptr<WorkItem> PopLocked() {
+    DrainInboxLocked();
     while (!queue_.empty()) {
       WorkItem& front = *queue_.front();
       if (front.Shared() && !front.Exhausted()) return queue_.front();
@@ -228,10 +300,14 @@ class ThreadPoolExecutor::Pool final
           std::lock_guard<std::mutex> lock(mu_);
           RetireLocked(call);
           if (!queue_.empty()) return;
-        } else if (queued_.load(std::memory_order_relaxed) != 0) {
+        } else if (queued_.load(std::memory_order_relaxed) != 0 ||
+                   !inbox_.empty()) {
           return;
         }
-        idle_tokens_.fetch_add(1, std::memory_order_relaxed);
+        // Capped: once every thread runs, submits stop taking tokens.
+        if (idle_tokens_.load(std::memory_order_relaxed) < max_workers_) {
+          idle_tokens_.fetch_add(1, std::memory_order_relaxed);
+        }
       });
     } catch (...) {
       // Only reachable when someone set the executor's future by hand;
@@ -273,16 +349,23 @@ class ThreadPoolExecutor::Pool final
         ++spinning_;
         lock.unlock();
         internal::SpinUntil(
-            [this] { return queued_.load(std::memory_order_relaxed) > 0; },
+            [this] {
+              // Paced: each look pulls the line a submitter is writing.
+              for (int i = 0; i < 16; ++i) internal::CpuRelax();
+              return queued_.load(std::memory_order_relaxed) > 0 ||
+                     inbox_.maybe_nonempty();
+            },
             std::chrono::microseconds(50));
         lock.lock();
         --spinning_;
-        if (!queue_.empty()) continue;
+        if (!queue_.empty() || !inbox_.empty()) continue;
         if (shutdown_ || broken_) break;
       }
-      ++sleeping_;
-      work_cv_.wait(lock);
-      --sleeping_;
+      // Counted before the inbox is looked at again: a submit that pushed
+      // after this look reads the count and wakes us (Submit).
+      sleeping_.fetch_add(1, std::memory_order_seq_cst);
+      if (inbox_.empty()) work_cv_.wait(lock);
+      LeaveSleepLocked();
     }
     lock.unlock();
     internal::BlockingHook::SetCurrent(nullptr);
@@ -291,9 +374,11 @@ class ThreadPoolExecutor::Pool final
   // Python's _initializer_failed: fail every queued call, refuse new ones.
   void Break() {
     std::deque<std::shared_ptr<WorkItem>> pending;
+    inbox_.Close();  // later submits take the locked path and throw
     {
       std::lock_guard<std::mutex> lock(mu_);
       broken_ = true;
+      DrainInboxLocked();
       pending.swap(queue_);
       queued_.store(0, std::memory_order_relaxed);
     }
@@ -323,18 +408,28 @@ class ThreadPoolExecutor::Pool final
   const std::string prefix_;
   const std::function<void()> initializer_;
 
-  mutable std::mutex mu_;
+  // Read by every submit and written rarely: a line of their own, apart
+  // from what workers write for every call. Sharing one, a submit missed
+  // in the cache on each of these loads (perf: most of Submit's samples).
+  alignas(kCacheLine) std::atomic<int> started_{0};  // threads_.size()
+  std::atomic<int> sleeping_{0};  // threads waiting on work_cv_, unclaimed
+  std::atomic<int> blocked_{0};   // threads waiting on help_cv_
+  // Submits once every thread runs (and nothing is a batch): pushed here
+  // without mu_, moved into queue_ by whoever next holds mu_; closed by
+  // shutdown and by a broken initializer.
+  alignas(kCacheLine) internal::SubmitInbox inbox_;
+
+  // The workers' side.
+  alignas(kCacheLine) mutable std::mutex mu_;
   std::condition_variable work_cv_;  // idle workers wait here for calls
   std::condition_variable help_cv_;  // workers blocked in BlockUntil wait here
   std::deque<std::shared_ptr<WorkItem>> queue_;
   std::vector<std::thread> threads_;
-  int sleeping_ = 0;  // threads waiting on work_cv_
-  int blocked_ = 0;   // threads waiting on help_cv_
+  int signals_ = 0;   // wake-ups claimed, not yet taken (ClaimSleeperLocked)
   int spinning_ = 0;  // idle threads watching queued_ before they sleep
   bool shutdown_ = false;
   bool broken_ = false;
   std::uint64_t wake_generation_ = 0;  // bumped by Wake() and by submit
-
   std::atomic<std::size_t> queued_{0};  // queue_.size(), readable unlocked
   std::atomic<int> idle_tokens_{0};     // Python's _idle_semaphore
   std::mutex join_mu_;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,8 @@
 #include "futures/internal/future_state.h"
 
 namespace cf::internal {
+
+class SubmitInbox;
 
 // Why a call `fn(args...)` returning R cannot run in a worker process, naming
 // the type at fault; "" when it can. Instantiates no cereal code.
@@ -104,6 +107,13 @@ class WorkItem {
     (void)done;
     Run([] {});
   }
+
+ private:
+  friend class SubmitInbox;
+  // While in a thread pool's SubmitInbox: the item pushed before it, and the
+  // inbox's reference to it.
+  WorkItem* inbox_next_ = nullptr;
+  std::shared_ptr<WorkItem> inbox_self_;
 };
 
 template <class R, class F, class... Args>
