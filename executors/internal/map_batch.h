@@ -287,8 +287,11 @@ class MapBatch final : public FutureState<void>, public WorkItem {
   std::vector<Item> items_;
   const std::size_t size_;
   const std::shared_ptr<ElementSlot<R>[]> slots_;
-  std::atomic<std::size_t> next_{0};  // the next element to claim
   const std::shared_ptr<BatchProgress> progress_;
+  // Written by every claim: on a line apart from the fields every element
+  // reads (fn_, items_, slots_, progress_), which would otherwise be pulled
+  // from under the other threads at each claim.
+  alignas(64) std::atomic<std::size_t> next_{0};  // the next element to claim
 };
 
 }  // namespace cf::internal
