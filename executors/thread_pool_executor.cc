@@ -301,7 +301,7 @@ class ThreadPoolExecutor::Pool final
           RetireLocked(call);
           if (!queue_.empty()) return;
         } else if (queued_.load(std::memory_order_relaxed) != 0 ||
-                   !inbox_.empty()) {
+                   inbox_.maybe_nonempty()) {  // a hint, as queued_ is
           return;
         }
         // Capped: once every thread runs, submits stop taking tokens.

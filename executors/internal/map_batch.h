@@ -91,7 +91,7 @@ class BatchProgress {
   std::atomic<const void*> awaited_{nullptr};
   std::atomic<std::chrono::steady_clock::rep> awaited_since_{0};
   // Workers waiting through their hooks (guarded by mu_; hooked_ counts
-  // them for Settled, which looks without the lock).
+  // them for Count, which looks without the lock).
   std::vector<BlockingHook*> hooks_;
   std::atomic<int> hooked_{0};
 };
