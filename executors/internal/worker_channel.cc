@@ -84,7 +84,7 @@ void WorkerChannel::Flush() {
 
 bool WorkerChannel::Read(absl::FunctionRef<bool(Frame&)> on_frame) {
   while (true) {
-    absl::Span<char> space = decoder_.WritableSpace(64 * 1024);
+    absl::Span<char> space = decoder_.ReadSpace();
     const ssize_t n = read(fd_, space.data(), space.size());
     if (n == 0) return false;
     if (n < 0) {

@@ -38,8 +38,6 @@ constexpr std::size_t kMinBuffer = FrameDecoder::kMinBufferSize;
 // A drained buffer bigger than this was grown for one large frame; keeping it
 // would pin that memory for the life of the stream.
 constexpr std::size_t kMaxIdleBuffer = 2 * FrameDecoder::kAdoptBufferSize;
-// What ReadFrame asks a read() to fill at least.
-constexpr std::size_t kReadChunk = 64 * 1024;
 
 // Byte by byte so that the format does not depend on the host; compilers turn
 // these into single moves on little-endian machines.
@@ -158,7 +156,18 @@ absl::Span<char> FrameDecoder::WritableSpace(std::size_t min) {
   return absl::Span<char>(buf_.data() + end_, buf_.size() - end_);
 }
 
+absl::Span<char> FrameDecoder::ReadSpace() {
+  absl::Span<char> space = WritableSpace(read_size_);
+  offered_ = space.size();
+  return space;
+}
+
 void FrameDecoder::Commit(std::size_t n) {
+  // A read that took all the room offered likely left more behind.
+  if (offered_ != 0 && n >= offered_) {
+    read_size_ = std::min(2 * read_size_, kMaxReadSize);
+  }
+  offered_ = 0;
   end_ += std::min(n, buf_.size() - end_);
 }
 
@@ -346,7 +355,7 @@ absl::StatusOr<std::optional<Frame>> ReadFrame(int fd, FrameDecoder& decoder) {
   while (true) {
     absl::StatusOr<std::optional<Frame>> frame = decoder.Next();
     if (!frame.ok() || frame->has_value()) return frame;
-    absl::Span<char> space = decoder.WritableSpace(kReadChunk);
+    absl::Span<char> space = decoder.ReadSpace();
     const ssize_t n = read(fd, space.data(), space.size());
     if (n > 0) {
       decoder.Commit(static_cast<std::size_t>(n));

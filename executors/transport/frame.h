@@ -96,9 +96,9 @@ void AppendFrame(const FrameKey& key, FrameKind kind, std::uint64_t id,
 
 // Cuts a byte stream into frames; bytes may arrive in pieces of any size.
 //
-// A reader either asks for WritableSpace(), read()s straight into it and
-// Commit()s what it got, or Append()s bytes it already has; then it calls
-// Next() until that returns std::nullopt.
+// A reader either asks for ReadSpace() (or WritableSpace()), read()s straight
+// into it and Commit()s what it got, or Append()s bytes it already has; then
+// it calls Next() until that returns std::nullopt.
 //
 // Memory follows the bytes received, never a declared size: a header is
 // rejected unless its tag matches, and even an authentic header declaring
@@ -106,17 +106,23 @@ void AppendFrame(const FrameKey& key, FrameKind kind, std::uint64_t id,
 // the payload actually arrives, and while a frame is received its capacity
 // stays under 4 x (pending bytes + the room asked for) or 2 x
 // kMinBufferSize, whichever is more. So a peer that sends a header and stops
-// costs a small constant (about 128 KiB with the pool's 64 KiB reads), and a
-// large frame is copied about once more while it grows. A payload of at least
-// kAdoptBufferSize bytes is handed out in the buffer itself instead of being
-// copied. Not thread-safe: a stream has one reader.
+// costs a small constant (about 128 KiB with ReadSpace()'s largest reads),
+// and a large frame is copied about once more while it grows. A payload of
+// at least kAdoptBufferSize bytes is handed out in the buffer itself instead
+// of being copied. Not thread-safe: a stream has one reader.
 class FrameDecoder {
  public:
   // Payloads this large or larger take over the decoder's buffer.
   static constexpr std::size_t kAdoptBufferSize = std::size_t{1} << 20;
-  // The buffer's first allocation; most frames are small, and a buffer this
-  // big takes a whole small frame, or many, per read().
-  static constexpr std::size_t kMinBufferSize = 64 * 1024;
+  // The buffer's first allocation, and ReadSpace()'s first offer: most
+  // frames are small, and one page holds one or several. Every page a buffer
+  // zero-fills is a page fault, a copy-on-write one in a freshly forked
+  // worker; on a virtual machine each costs about 15 us, so a 64 KiB buffer
+  // filled up front was a large part of a worker's start-up.
+  static constexpr std::size_t kMinBufferSize = 4 * 1024;
+  // ReadSpace()'s largest offer, reached by doubling while reads fill all
+  // the room they are given (a stream that carries bulk).
+  static constexpr std::size_t kMaxReadSize = 64 * 1024;
 
   // Frames whose header declares more than `max_payload` bytes are rejected
   // from the header alone.
@@ -126,6 +132,9 @@ class FrameDecoder {
   // the buffer happens to have them); valid until the next call on this
   // decoder. Then Commit() the bytes actually written.
   absl::Span<char> WritableSpace(std::size_t min);
+  // Room for the next read() from a stream: kMinBufferSize at first, twice
+  // as much after each read that filled all of it, up to kMaxReadSize.
+  absl::Span<char> ReadSpace();
   void Commit(std::size_t n);
   void Append(std::string_view bytes);
 
@@ -158,6 +167,10 @@ class FrameDecoder {
   std::string buf_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
+  // What ReadSpace() asks for next, and the room it last offered (0 once a
+  // Commit() has been told how much of it was used).
+  std::size_t read_size_ = kMinBufferSize;
+  std::size_t offered_ = 0;
   // Of the frame at begin_, once its header has been validated; else 0.
   std::size_t frame_size_ = 0;
   // Stream offset of buf_[begin_], for error messages.

@@ -95,8 +95,8 @@ std::size_t ResidentBytes() {
   return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
 
-// Feeds `bytes` the way the pool's manager does: WritableSpace(64 KiB), a
-// "read" of what fits, Commit(), then Next() until it wants more.
+// Feeds `bytes` the way the pool's manager does: ReadSpace(), a "read" of
+// what fits, Commit(), then Next() until it wants more.
 absl::StatusOr<std::vector<Frame>> FeedLikeTheManager(FrameDecoder& decoder,
                                                       std::string_view bytes) {
   std::vector<Frame> frames;
@@ -108,7 +108,7 @@ absl::StatusOr<std::vector<Frame>> FeedLikeTheManager(FrameDecoder& decoder,
       continue;
     }
     if (bytes.empty()) return frames;
-    absl::Span<char> space = decoder.WritableSpace(64 * 1024);
+    absl::Span<char> space = decoder.ReadSpace();
     const std::size_t n = std::min(space.size(), bytes.size());
     std::memcpy(space.data(), bytes.data(), n);
     decoder.Commit(n);
@@ -517,6 +517,33 @@ TEST(FrameDecoderTest, LargeFrameArrivingInSmallPiecesDecodes) {
       EXPECT_LE(moves, 12);
     }
   }
+}
+
+// A worker's stream is mostly small frames: reading them must not fill a
+// large buffer up front (each page is a fault, a copy-on-write one in a
+// freshly forked worker), while a stream that carries bulk soon reads in
+// large pieces.
+TEST(FrameDecoderTest, ReadSpaceStaysOnePageForSmallFramesAndGrowsForBulk) {
+  FrameDecoder decoder(TestKey(), 1 << 20);
+  for (std::uint64_t id = 1; id <= 200; ++id) {
+    absl::StatusOr<std::vector<Frame>> got = FeedLikeTheManager(
+        decoder, Encode({FrameKind::kResult, id, std::string(100, 'r')}));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->size(), 1u);
+    EXPECT_EQ(got->front().id, id);
+  }
+  EXPECT_LE(decoder.buffered_capacity(), FrameDecoder::kMinBufferSize);
+  EXPECT_LT(decoder.ReadSpace().size(), 2 * FrameDecoder::kMinBufferSize);
+  decoder.Commit(0);
+
+  // Reads that fill all the room offered: the offer doubles up to the cap.
+  std::size_t offered = 0;
+  for (int i = 0; i < 10; ++i) {
+    absl::Span<char> space = decoder.ReadSpace();
+    offered = space.size();
+    decoder.Commit(space.size());  // garbage, but Next() is not called
+  }
+  EXPECT_GE(offered, FrameDecoder::kMaxReadSize);
 }
 
 // The issue this guards against: a peer that writes one header declaring a
