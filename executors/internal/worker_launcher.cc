@@ -5,10 +5,13 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -31,7 +34,9 @@ LaunchedWorker WorkerLauncher::Launch(int other_threads) {
   try {
     switch (method_) {
       case StartMethod::kFork:
-        worker.pid = Fork(fds[1], other_threads);
+        worker.pid = Fork(fds[1]);
+        WarnIfForkingWithThreads("cf::ProcessPoolExecutor",
+                                 "worker processes", other_threads);
         break;
       case StartMethod::kSpawn:
         worker.pid = Reexec(kWorkerFlag, fds[1]);
@@ -53,6 +58,68 @@ LaunchedWorker WorkerLauncher::Launch(int other_threads) {
     CloseOwnedFd(fds[1]);
     throw;
   }
+  Connect(fds, worker);
+  return worker;
+}
+
+std::vector<LaunchedWorker> WorkerLauncher::LaunchAll(int n,
+                                                      int other_threads) {
+  std::vector<LaunchedWorker> started;
+  if (method_ != StartMethod::kFork) {
+    for (int i = 0; i < n; ++i) {
+      try {
+        started.push_back(Launch(other_threads));
+      } catch (...) {
+        if (started.empty()) throw;
+        break;
+      }
+    }
+    return started;
+  }
+  // Every channel first: each child closes the others' ends (they are
+  // registered), and nothing is written between the forks.
+  std::vector<std::array<int, 2>> channels;
+  std::vector<pid_t> pids;
+  auto close_unforked = [&] {
+    for (std::size_t i = pids.size(); i < channels.size(); ++i) {
+      CloseOwnedFd(channels[i][0]);
+      CloseOwnedFd(channels[i][1]);
+    }
+  };
+  try {
+    for (int i = 0; i < n; ++i) {
+      std::array<int, 2> fds;
+      MakeChannel(fds.data());
+      channels.push_back(fds);
+    }
+  } catch (...) {
+    if (channels.empty()) throw;
+  }
+  for (const std::array<int, 2>& fds : channels) {
+    try {
+      pids.push_back(Fork(fds[1]));
+    } catch (...) {
+      if (pids.empty()) {
+        close_unforked();
+        throw;
+      }
+      break;
+    }
+  }
+  close_unforked();
+  WarnIfForkingWithThreads("cf::ProcessPoolExecutor", "worker processes",
+                           other_threads);
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    LaunchedWorker worker;
+    worker.pid = pids[i];
+    int fds[2] = {channels[i][0], channels[i][1]};
+    Connect(fds, worker);
+    started.push_back(worker);
+  }
+  return started;
+}
+
+void WorkerLauncher::Connect(const int fds[2], LaunchedWorker& worker) {
   CloseOwnedFd(fds[1]);
   worker.fd = fds[0];
   // Before the hello: a worker that dies at once must still be seen dying.
@@ -69,10 +136,9 @@ LaunchedWorker WorkerLauncher::Launch(int other_threads) {
     }
   }
   fcntl(worker.fd, F_SETFL, fcntl(worker.fd, F_GETFL) | O_NONBLOCK);
-  return worker;
 }
 
-pid_t WorkerLauncher::Fork(int child_end, int other_threads) {
+pid_t WorkerLauncher::Fork(int child_end) {
   const WorkerConfig config{.fd = child_end,
                             .key = key_,
                             .max_payload = hello_.max_payload,
@@ -90,10 +156,6 @@ pid_t WorkerLauncher::Fork(int child_end, int other_threads) {
     signal(SIGINT, SIG_IGN);
     RunWorker(config);
   }
-  // After the fork, not before: the check may wait a moment for a thread on
-  // its way out, which must not move the fork itself.
-  WarnIfForkingWithThreads("cf::ProcessPoolExecutor", "worker processes",
-                           other_threads);
   return pid;
 }
 

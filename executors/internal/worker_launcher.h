@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <vector>
 
 #include "executors/process_pool_executor.h"
 #include "executors/transport/fork_server.h"
@@ -50,6 +51,13 @@ class WorkerLauncher {
   // `other_threads`: how many other threads may run at a kFork fork without
   // a warning (the pool's owner, when its manager forks).
   LaunchedWorker Launch(int other_threads = 1);
+  // Starts `n` workers, or as many as could be (throws only if none could).
+  // kFork forks them back to back before doing anything else for them: each
+  // fork write-protects every page of this process again, so what the
+  // parent wrote between two forks (a pidfd, a channel's bookkeeping) it
+  // pays for again in copy-on-write faults after the next, and the check
+  // for other threads runs once.
+  std::vector<LaunchedWorker> LaunchAll(int n, int other_threads = 1);
 
   // The wait status of worker `pid`, which has exited or is exiting; one
   // that lingers past a second is killed. Closes `pidfd`.
@@ -64,7 +72,11 @@ class WorkerLauncher {
   const char* method_name() const;
 
  private:
-  pid_t Fork(int child_end, int other_threads);
+  // The child never returns: it runs the worker loop on `child_end`.
+  pid_t Fork(int child_end);
+  // The parent's side of a started worker: its end of the socket
+  // (non-blocking), a pidfd, and the hello a re-executed worker needs.
+  void Connect(const int fds[2], LaunchedWorker& worker);
 
   const StartMethod method_;
   const FrameKey key_;

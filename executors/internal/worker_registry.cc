@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <exception>
 #include <utility>
+#include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "executors/transport/clean_fork.h"
 #include "executors/transport/process_identity.h"
 #include "executors/transport/reexec.h"
@@ -19,6 +22,10 @@ namespace {
 // A task frame may carry this much; large enough for the 256 MiB arguments
 // the tests send, small enough that a corrupt length cannot exhaust memory.
 constexpr std::uint64_t kMaxPayload = std::uint64_t{1} << 32;
+
+// After a worker could not be started while others run: when to try again,
+// unless a worker's end makes room first.
+constexpr absl::Duration kSpawnRetryDelay = absl::Seconds(1);
 
 std::shared_ptr<const std::string> MakeFrame(const FrameKey& key,
                                              FrameKind kind,
@@ -46,12 +53,15 @@ void WorkerRegistry::AdjustCountLocked() {
     --idle_workers_;
     return;
   }
-  if (static_cast<int>(pids_.size()) + to_spawn_ < max_workers_) ++to_spawn_;
+  if (static_cast<int>(pids_.size()) + to_spawn_ < max_workers_ &&
+      absl::Now() >= retry_spawn_after_) {
+    ++to_spawn_;
+  }
 }
 
 void WorkerRegistry::RequestReplacementLocked() {
   if (static_cast<int>(pids_.size()) + to_spawn_ >= max_workers_ ||
-      to_spawn_ > 0) {
+      to_spawn_ > 0 || absl::Now() < retry_spawn_after_) {
     return;
   }
   for (const auto& w : workers_) {
@@ -76,7 +86,13 @@ bool WorkerRegistry::SpawnRequestedLocked(int other_threads) {
       Spawn(other_threads);
     } catch (const std::exception& e) {
       to_spawn_ = 0;
-      if (!pids_.empty()) return true;  // the running workers go on
+      if (!pids_.empty()) {
+        // The running workers go on. What failed (out of descriptors or
+        // processes) rarely clears at once: asking again every turn would
+        // keep the manager from ever reading their answers.
+        retry_spawn_after_ = absl::Now() + kSpawnRetryDelay;
+        return true;
+      }
       spawn_error_ = e.what();
       return false;
     }
@@ -85,12 +101,21 @@ bool WorkerRegistry::SpawnRequestedLocked(int other_threads) {
 }
 
 void WorkerRegistry::SpawnAllBeforeManagerLocked() {
-  while (to_spawn_ > 0) {
-    if (!SpawnRequestedLocked(/*other_threads=*/0)) {
-      to_spawn_ = 1;  // none started: the manager tries once more, reports
-      return;
-    }
+  if (to_spawn_ <= 0) return;
+  const int requested = to_spawn_;
+  std::vector<LaunchedWorker> started;
+  try {
+    started = Launcher().LaunchAll(to_spawn_, /*other_threads=*/0);
+  } catch (const std::exception& e) {
+    spawn_error_ = e.what();
+    to_spawn_ = 1;  // none started: the manager tries once more, reports
+    return;
   }
+  to_spawn_ = 0;
+  if (static_cast<int>(started.size()) < requested) {
+    retry_spawn_after_ = absl::Now() + kSpawnRetryDelay;  // as Spawn's
+  }
+  for (LaunchedWorker& w : started) Adopt(w);
 }
 
 void WorkerRegistry::KillAllBeforeManagerLocked() {
@@ -104,7 +129,7 @@ void WorkerRegistry::KillAllBeforeManagerLocked() {
   to_spawn_ = 0;
 }
 
-void WorkerRegistry::Spawn(int other_threads) {
+WorkerLauncher& WorkerRegistry::Launcher() {
   if (launcher_ == nullptr) {
     launcher_ = std::make_unique<WorkerLauncher>(
         *options_.start_method, key_,
@@ -113,9 +138,15 @@ void WorkerRegistry::Spawn(int other_threads) {
               .initializer = options_.initializer.encoded(),
               .max_tasks = options_.max_tasks_per_child.value_or(0)});
   }
-  auto worker =
-      std::make_unique<WorkerChannel>(launcher_->Launch(other_threads), key_,
-                                      kMaxPayload);
+  return *launcher_;
+}
+
+void WorkerRegistry::Spawn(int other_threads) {
+  Adopt(Launcher().Launch(other_threads));
+}
+
+void WorkerRegistry::Adopt(const LaunchedWorker& launched) {
+  auto worker = std::make_unique<WorkerChannel>(launched, key_, kMaxPayload);
   pids_.push_back(worker->pid());
   // Its name for cf::current_process(), before its first task.
   const ProcessIdentity identity{
@@ -145,6 +176,7 @@ int WorkerRegistry::Remove(WorkerChannel* w) {
   const int status = launcher_->Reap(w->pid(), w->TakePidfd());
   std::lock_guard<std::mutex> lock(mu_);
   pids_.erase(std::find(pids_.begin(), pids_.end(), w->pid()));
+  retry_spawn_after_ = absl::InfinitePast();  // its end made room
   for (auto it = workers_.begin(); it != workers_.end(); ++it) {
     if (it->get() == w) {
       graveyard_.push_back(std::move(*it));

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "executors/internal/worker_channel.h"
 #include "executors/internal/worker_launcher.h"
 #include "executors/process_pool_executor.h"
@@ -112,7 +113,10 @@ class WorkerRegistry {
   void CloseLauncher() { launcher_.reset(); }
 
  private:
+  WorkerLauncher& Launcher();  // made on first use
   void Spawn(int other_threads);
+  // Takes a started worker in: its channel, and the name it goes by.
+  void Adopt(const LaunchedWorker& launched);
 
   const int max_workers_;
   const ProcessPoolOptions& options_;
@@ -124,6 +128,8 @@ class WorkerRegistry {
   int idle_workers_ = 0;     // Python's _idle_worker_semaphore
   int to_spawn_ = 0;         // workers asked of the manager
   std::string spawn_error_;
+  // A start failed while others ran: no new one is asked for before this.
+  absl::Time retry_spawn_after_ = absl::InfinitePast();
   std::string worker_kind_ = "Process";  // "ForkProcess-1", as Python's
 
   // The manager thread's.
