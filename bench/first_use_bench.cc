@@ -7,13 +7,17 @@
 //
 //   ./bazelw run -c opt //bench:first_use_bench -- --rounds=9 [--python]
 //
-// Rows: process pool (per start method) start-up to first result, shutdown
-// with idle workers, first map of 100,000 no-op calls (chunksize 1000)
-// including start-up, and the warm maps after it; thread pool first batch
-// of 10,000 submit+result against Asio and oneTBB; thread pool map of 1 µs
-// calls against a serial loop.
+// Rows: process pool (per start method) start-up to first result and
+// shutdown with idle workers (kFork's next to a bare fork of two children
+// that answer a byte each, the floor in this process), first map of 100,000
+// no-op calls (chunksize 1000) including start-up, and the warm maps after
+// it; thread pool first batch of 10,000 submit+result against Asio and
+// oneTBB; thread pool map of 1 µs calls against a serial loop.
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
@@ -128,15 +132,65 @@ void Row(const std::string& what, double seconds, const std::string& note) {
               note.c_str());
 }
 
+// The floor under a kFork pool's start-up and shutdown on this machine, in
+// this process: fork two children that each answer one byte over a socket
+// pair, then close the sockets and reap them. A pool does at least this.
+struct BareFork {
+  double start = 0, shutdown = 0;
+};
+
+BareFork BareForkRound() {
+  BareFork f;
+  int fds[2][2];
+  pid_t pids[2];
+  auto t = Clock::now();
+  for (int i = 0; i < 2; ++i) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds[i]) != 0) {
+      std::abort();
+    }
+    pids[i] = fork();
+    if (pids[i] < 0) std::abort();
+    if (pids[i] == 0) {
+      // Only its own end: an end held here would keep a socket from closing.
+      for (int j = 0; j <= i; ++j) close(fds[j][0]);
+      char c = 'r';
+      if (write(fds[i][1], &c, 1) != 1) _exit(1);
+      while (read(fds[i][1], &c, 1) > 0) {
+      }
+      _exit(0);
+    }
+    close(fds[i][1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    char c;
+    if (read(fds[i][0], &c, 1) != 1) std::abort();
+  }
+  f.start = Since(t);
+  t = Clock::now();
+  for (int i = 0; i < 2; ++i) close(fds[i][0]);
+  for (int i = 0; i < 2; ++i) {
+    int status = 0;
+    if (waitpid(pids[i], &status, 0) != pids[i]) std::abort();
+  }
+  f.shutdown = Since(t);
+  return f;
+}
+
 struct ProcessFigures {
   std::vector<double> start, shutdown, first_map, warm_map;
   std::vector<double> first_faults, warm_faults;  // this process's
+  std::vector<double> bare_start, bare_shutdown;  // kFork: BareForkRound
 };
 
 ProcessFigures MeasureProcessPool(cf::StartMethod method, int rounds) {
   ProcessFigures f;
   const std::vector<int> inputs = Inputs(kMapInputs);
   for (int r = 0; r < rounds; ++r) {
+    if (method == cf::StartMethod::kFork) {
+      const BareFork bare = BareForkRound();
+      f.bare_start.push_back(bare.start);
+      f.bare_shutdown.push_back(bare.shutdown);
+    }
     {
       auto t = Clock::now();
       auto pool = std::make_unique<cf::ProcessPoolExecutor>(
@@ -262,10 +316,23 @@ int main(int argc, char** argv) {
     }
     const ProcessFigures f = MeasureProcessPool(m, rounds);
     const double first = Median(f.first_map), warm = Median(f.warm_map);
+    const bool bare = !f.bare_start.empty();
     Row(absl::StrFormat("%s: start-up to first result", Name(m)),
-        Median(f.start), "");
+        Median(f.start),
+        bare ? absl::StrFormat("%.2fx bare fork's",
+                               Median(f.start) / Median(f.bare_start))
+             : "");
     Row(absl::StrFormat("%s: shutdown, workers idle", Name(m)),
-        Median(f.shutdown), "");
+        Median(f.shutdown),
+        bare ? absl::StrFormat("%.2fx bare fork's",
+                               Median(f.shutdown) / Median(f.bare_shutdown))
+             : "");
+    if (bare) {
+      Row("bare fork: 2 children answer a byte each", Median(f.bare_start),
+          "the floor, this process");
+      Row("bare fork: close their sockets, reap both",
+          Median(f.bare_shutdown), "");
+    }
     Row(absl::StrFormat("%s: fresh pool + first map", Name(m)), first,
         absl::StrFormat("%.2f M/s; %.2fx of warm; %.0f page faults",
                         kMapInputs / first / 1e6, warm / first,
