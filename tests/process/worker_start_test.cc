@@ -91,6 +91,32 @@ TEST(WorkerStartTest, APoolWhoseSecondWorkerCannotStartRunsOnTheFirst) {
   EXPECT_EQ(cf_process_test::CountOpenFds(), fds_before);
 }
 
+// No room for even one socket pair: the pool breaks, naming why, instead
+// of waiting for a worker that never comes.
+TEST(WorkerStartTest, APoolThatCannotStartAnyWorkerBreaksNamingWhy) {
+  const int fds_before = cf_process_test::CountOpenFds();
+  {
+    cf::ProcessPoolExecutor pool(
+        {.max_workers = 2, .start_method = cf::StartMethod::kFork});
+    ScopedFdRoom room(1);
+    ASSERT_TRUE(room.ok());
+    cf::Future<int> f = pool.submit(Pid, 0);
+    try {
+      f.result();
+      ADD_FAILURE() << "a result without a worker";
+    } catch (const cf::BrokenProcessPool& e) {
+      EXPECT_NE(std::string(e.what()).find(
+                    "no worker process could be started"),
+                std::string::npos)
+          << e.what();
+      EXPECT_NE(std::string(e.what()).find("Too many open files"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(cf_process_test::CountOpenFds(), fds_before);
+}
+
 // Both workers exist once the first call is answered, whichever runs it:
 // forked at the first submit, before the pool's manager thread starts.
 TEST(WorkerStartTest, AKForkPoolForksEveryWorkerAtItsFirstSubmit) {
