@@ -62,20 +62,9 @@ LaunchedWorker WorkerLauncher::Launch(int other_threads) {
   return worker;
 }
 
-std::vector<LaunchedWorker> WorkerLauncher::LaunchAll(int n,
-                                                      int other_threads) {
+std::vector<LaunchedWorker> WorkerLauncher::ForkAll(int n,
+                                                    int other_threads) {
   std::vector<LaunchedWorker> started;
-  if (method_ != StartMethod::kFork) {
-    for (int i = 0; i < n; ++i) {
-      try {
-        started.push_back(Launch(other_threads));
-      } catch (...) {
-        if (started.empty()) throw;
-        break;
-      }
-    }
-    return started;
-  }
   // Every channel first: each child closes the others' ends (they are
   // registered), and nothing is written between the forks.
   std::vector<std::array<int, 2>> channels;

@@ -51,13 +51,13 @@ class WorkerLauncher {
   // `other_threads`: how many other threads may run at a kFork fork without
   // a warning (the pool's owner, when its manager forks).
   LaunchedWorker Launch(int other_threads = 1);
-  // Starts `n` workers, or as many as could be (throws only if none could).
-  // kFork forks them back to back before doing anything else for them: each
-  // fork write-protects every page of this process again, so what the
+  // kFork only: starts `n` workers, or as many as could be (throws only if
+  // none could), forked back to back before anything else is done for them:
+  // each fork write-protects every page of this process again, so what the
   // parent wrote between two forks (a pidfd, a channel's bookkeeping) it
   // pays for again in copy-on-write faults after the next, and the check
   // for other threads runs once.
-  std::vector<LaunchedWorker> LaunchAll(int n, int other_threads = 1);
+  std::vector<LaunchedWorker> ForkAll(int n, int other_threads = 1);
 
   // The wait status of worker `pid`, which has exited or is exiting; one
   // that lingers past a second is killed. Closes `pidfd`.

@@ -105,7 +105,7 @@ void WorkerRegistry::SpawnAllBeforeManagerLocked() {
   const int requested = to_spawn_;
   std::vector<LaunchedWorker> started;
   try {
-    started = Launcher().LaunchAll(to_spawn_, /*other_threads=*/0);
+    started = Launcher().ForkAll(to_spawn_, /*other_threads=*/0);
   } catch (const std::exception& e) {
     spawn_error_ = e.what();
     to_spawn_ = 1;  // none started: the manager tries once more, reports

@@ -1,6 +1,7 @@
-// How a process pool starts its workers: a kFork pool forks them all at its
-// first submit, back to back, and a worker that cannot be started does not
-// cost the ones that could.
+// A process pool whose workers cannot all be started: the ones that could
+// run the calls, and the rest are started once there is room; with none,
+// the pool breaks naming why. (That a kFork pool forks every worker at its
+// first submit: fork_in_main_thread_test.)
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -115,17 +116,6 @@ TEST(WorkerStartTest, APoolThatCannotStartAnyWorkerBreaksNamingWhy) {
     }
   }
   EXPECT_EQ(cf_process_test::CountOpenFds(), fds_before);
-}
-
-// Both workers exist once the first call is answered, whichever runs it:
-// forked at the first submit, before the pool's manager thread starts.
-TEST(WorkerStartTest, AKForkPoolForksEveryWorkerAtItsFirstSubmit) {
-  cf::ProcessPoolExecutor pool(
-      {.max_workers = 2, .start_method = cf::StartMethod::kFork});
-  const std::vector<pid_t> before = cf_process_test::ChildPids();
-  EXPECT_EQ(pool.submit(Pid, 0).result() > 0, true);
-  const std::vector<pid_t> after = cf_process_test::ChildPids();
-  EXPECT_EQ(after.size(), before.size() + 2);
 }
 
 }  // namespace
