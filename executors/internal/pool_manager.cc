@@ -290,9 +290,17 @@ bool PoolManager::HandleFrame(WorkerChannel& w, Frame& f) {
   if (retiring) w.stopping = true;
   state_.recent_answer_us.store(absl::ToInt64Microseconds(took),
                                 std::memory_order_relaxed);
+  std::deque<RemoteTask> dropped;  // cancelled while pending; freed unlocked
   {
     std::lock_guard<std::mutex> lock(state_.mu);
     state_.queue.Answered();
+    // A worker left with nothing to run gets its next call now, before the
+    // answer's future is completed: the reader that wakes would take the
+    // free core first, and the worker would wait for it (seed 004's map).
+    if (w.in_flight().empty() && !w.stopping && state_.broken.empty() &&
+        w.Window(options_.max_tasks_per_child) > 0) {
+      SendNextLocked(w, dropped);
+    }
     // An idle worker with nothing queued says so; else the next turn feeds
     // it.
     if (w.in_flight().empty() && state_.queue.empty()) {
@@ -300,6 +308,7 @@ bool PoolManager::HandleFrame(WorkerChannel& w, Frame& f) {
       if (!retiring) registry_.AddIdleLocked();
     }
   }
+  w.Flush();
   Complete(*task.call, f);
   return true;
 }
