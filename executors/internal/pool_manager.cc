@@ -294,9 +294,10 @@ bool PoolManager::HandleFrame(WorkerChannel& w, Frame& f) {
   {
     std::lock_guard<std::mutex> lock(state_.mu);
     state_.queue.Answered();
-    // A worker left with nothing to run gets its next call now, before the
-    // answer's future is completed: the reader that wakes would take the
-    // free core first, and the worker would wait for it (seed 004's map).
+    // A worker left with nothing to run gets its next call now: completing
+    // the answer's future runs its done callbacks in this thread, and one
+    // that blocks must not keep the worker from a call Python would already
+    // have in its call queue, where the worker takes it on its own.
     if (w.in_flight().empty() && !w.stopping && state_.broken.empty() &&
         w.Window(options_.max_tasks_per_child) > 0) {
       SendNextLocked(w, dropped);
