@@ -189,10 +189,7 @@ void PoolManager::SendNextLocked(WorkerChannel& w,
 
 bool PoolManager::SendDirectLocked(std::deque<RemoteTask>& dropped) {
   for (const auto& w : registry_.workers()) {
-    if (w->stopping || !w->in_flight().empty() || w->HasOutput() ||
-        w->Window(options_.max_tasks_per_child) < 1) {
-      continue;
-    }
+    if (!Free(*w) || w->HasOutput()) continue;
     SendNextLocked(*w, dropped);
     if (w->in_flight().empty()) return state_.queue.empty();  // all cancelled
     if (!w->head_deadline().infinite()) return false;
@@ -200,6 +197,11 @@ bool PoolManager::SendDirectLocked(std::deque<RemoteTask>& dropped) {
     return !w->HasOutput();
   }
   return false;
+}
+
+bool PoolManager::Free(const WorkerChannel& w) const {
+  return !w.stopping && w.in_flight().empty() &&
+         w.Window(options_.max_tasks_per_child) > 0;
 }
 
 int PoolManager::Watch(std::vector<pollfd>& polls) const {
@@ -298,12 +300,9 @@ bool PoolManager::HandleFrame(WorkerChannel& w, Frame& f) {
     // the answer's future runs its done callbacks in this thread, and one
     // that blocks must not keep the worker from a call Python would already
     // have in its call queue, where the worker takes it on its own.
-    if (w.in_flight().empty() && !w.stopping && state_.broken.empty() &&
-        w.Window(options_.max_tasks_per_child) > 0) {
-      SendNextLocked(w, dropped);
-    }
-    // An idle worker with nothing queued says so; else the next turn feeds
-    // it.
+    // (A broken pool has no queue left to send from.)
+    if (Free(w)) SendNextLocked(w, dropped);
+    // Idle with nothing queued: it says so.
     if (w.in_flight().empty() && state_.queue.empty()) {
       w.ResetStreak();  // idle: the next call may be a long one
       if (!retiring) registry_.AddIdleLocked();

@@ -75,6 +75,9 @@ class PoolManager {
   bool Dispatch(std::uint64_t* submits_seen);
   void DispatchLocked(std::deque<RemoteTask>& dropped);
   void SendNextLocked(WorkerChannel& w, std::deque<RemoteTask>& dropped);
+  // `w` runs nothing and may be sent a call (not told to stop, and
+  // max_tasks_per_child leaves it room).
+  bool Free(const WorkerChannel& w) const;
   // What to poll, into `polls`; returns poll's timeout (the nearest
   // deadline).
   int Watch(std::vector<pollfd>& polls) const;

@@ -376,13 +376,10 @@ TEST_P(ProcessPoolTest, KillWorkersFailsRunningTasksAndStopsThePool) {
 }
 
 TEST_P(ProcessPoolTest, LargeArgumentAndResultRoundTrip) {
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-  // Frames of many reads and buffer growths all the same; at 256 MiB this
-  // test took 2-3 minutes of shadow-memory page faults under TSan.
-  const std::size_t size = 32u << 20;
-#else
-  const std::size_t size = 256u << 20;
-#endif
+  // Under a sanitizer, frames of as many reads and buffer growths in 32 MiB:
+  // at 256 MiB this test took 2-3 minutes of shadow-memory page faults under
+  // TSan.
+  const std::size_t size = kSanitized ? 32u << 20 : 256u << 20;
   std::string big(size, 'x');
   big[12345] = 'y';
   cf::ProcessPoolExecutor pool(Options(1));
